@@ -1,0 +1,23 @@
+# cifarbench: which training optimizations make a small PyTorch CNN on CIFAR-10 faster or
+# better, on this hardware? One job per variant; see README.md and config.yaml.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    input:
+        rules.aggregate.output,
+        rules.plot.output,

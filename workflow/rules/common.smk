@@ -1,0 +1,42 @@
+# Config validation and per-variant lookups. The logic lives in the cifarbench library.
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+from cifarbench.config import selected_variants, validate_config, variant_settings
+
+
+validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+
+VARIANTS = selected_variants(config)
+# Without an NVIDIA driver here, GPU variants that fall back to the CPU time the CPU.
+HOST_HAS_NVIDIA_DRIVER = Path("/proc/driver/nvidia").exists()
+
+
+wildcard_constraints:
+    variant="|".join(re.escape(name) for name in config["variants"]),
+
+
+def settings_of(wildcards):
+    return variant_settings(config, wildcards.variant)
+
+
+def times_the_cpu(variant):
+    """Whether a training job's time is CPU time, so it must have every core to itself."""
+    device = variant_settings(config, variant)["device"]
+    fell_back = not HOST_HAS_NVIDIA_DRIVER and config["gpu_fallback"] == "cpu"
+    return device == "cpu" or fell_back
+
+
+def train_threads(wildcards):
+    """CPU timing jobs claim every core Snakemake was given (or train_threads); a GPU job
+    claims its main process and its DataLoader workers."""
+    if times_the_cpu(wildcards.variant):
+        return config.get("train_threads") or workflow.cores
+    return settings_of(wildcards)["workers"] + 1
+
+
+def gpu_slots(wildcards):
+    """A GPU variant holds the `gpu` resource, so GPU jobs queue for the card(s)."""
+    return int(settings_of(wildcards)["device"] == "cuda")

@@ -1,0 +1,72 @@
+"""Validate the workflow's config and resolve each variant's settings (used by common.smk)."""
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from cifarbench.errors import UserError
+
+
+def validate_config(config: dict, schema_path: str | Path) -> None:
+    """Raise UserError with the offending field's path when `config` breaks the schema."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise UserError(f"config: {_field_path(error)}: {_explain(error, schema)}")
+    _check_only(config)
+
+
+def _field_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "(top level)"
+
+
+def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
+    """Turn a schema error into a sentence; suggest the nearest key for a typo."""
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        hints = [difflib.get_close_matches(key, allowed, n=1) for key in unknown]
+        said = ", ".join(
+            f"'{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            for key, hint in zip(unknown, hints, strict=True)
+        )
+        return f"unknown key {said}; allowed: {', '.join(allowed)}"
+    if error.validator == "pattern" and error.path and error.path[-1] != "md5":
+        return f"{error.instance!r} is not a valid name (letters, digits, '.', '_', '-')"
+    return error.message
+
+
+def _check_only(config: dict) -> None:
+    unknown = [name for name in selected_variants(config) if name not in config["variants"]]
+    if unknown:
+        known = ", ".join(config["variants"])
+        raise UserError(f"config: only: unknown variant {', '.join(unknown)}; known: {known}")
+
+
+def selected_variants(config: dict) -> list[str]:
+    """The variants this run tabulates and plots: `only` (in its order) or all of them."""
+    only = config.get("only")
+    if only is None:
+        return list(config["variants"])
+    if isinstance(only, str):
+        only = only.split(",")
+    return [name.strip() for name in only]
+
+
+def variant_settings(config: dict, variant: str) -> dict:
+    """`defaults`, then the variant's changes, then the run-wide `epochs` override."""
+    settings = {**config["defaults"], **(config["variants"][variant] or {})}
+    if config.get("epochs") is not None:
+        settings["epochs"] = config["epochs"]
+    return settings
+
+
+def settings_hash(settings: dict) -> str:
+    """A short stable fingerprint of resolved settings, to tell two results' recipes apart."""
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

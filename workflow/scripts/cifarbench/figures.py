@@ -1,0 +1,166 @@
+"""The study's comparison figure, plus loss curves and the accuracy/time trade-off.
+
+Every figure marks a variant that ran on a fallback device, was skipped or diverged: such a
+variant is never drawn as if it were an ordinary result.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on the machines this runs on
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from cifarbench.atomic import atomic_path
+
+DPI = 300
+PANELS = [  # (column, std column, axis label), the study's three panels
+    ("Training Time (seconds)", "Training Time Std (seconds)", "Training time (s)"),
+    ("Accuracy (%)", "Accuracy Std (%)", "Accuracy (%)"),
+    ("Memory Usage (MB)", "Memory Usage Std (MB)", "Memory usage (MB, mean RSS)"),
+]
+COLORS = {"cuda": "#4c72b0", "cpu": "#55a868", "fallback": "#dd8452", "none": "#bbbbbb"}
+LEGEND = {
+    "cuda": "ran on GPU",
+    "cpu": "ran on CPU",
+    "fallback": "GPU variant, ran on CPU (no CUDA)",
+    "none": "skipped or diverged",
+}
+
+
+def _kind(row: pd.Series) -> str:
+    """Which colour a variant's bar gets: what it really ran on."""
+    if row["Status"] != "ok":
+        return "none"
+    return "fallback" if row["Fallback"] else row["Device Used"]
+
+
+def _label(row: pd.Series) -> str:
+    """The variant's name, with what makes its numbers different written under it."""
+    name = row["Optimization Technique"]
+    if row["Status"] != "ok":
+        return f"{name}\n({row['Status']})"
+    return f"{name}\n(ran on CPU)" if row["Fallback"] else name
+
+
+def _save(figure: plt.Figure, path: str) -> None:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
+    plt.close(figure)
+
+
+def comparison(table: pd.DataFrame, path: str) -> None:
+    """Three stacked bar panels (time, accuracy, memory) with value labels, as in the study;
+    error bars when a variant has more than one replicate."""
+    sns.set_theme(style="whitegrid", context="paper")
+    kinds = table.apply(_kind, axis=1)
+    labels = table.apply(_label, axis=1)
+    width = max(6.0, 0.9 * len(table) + 2)
+    figure, axes = plt.subplots(3, 1, figsize=(width, 10), sharex=True)
+    for axis, (column, std_column, axis_label) in zip(axes, PANELS, strict=True):
+        values = table[column].astype(float)
+        errors = table[std_column].where(table["Replicates"] > 1).astype(float)
+        bars = axis.bar(
+            labels,
+            values.fillna(0),
+            yerr=errors.fillna(0),
+            capsize=4,
+            color=[COLORS[kind] for kind in kinds],
+            edgecolor="black",
+            linewidth=0.5,
+        )
+        axis.bar_label(
+            bars,
+            labels=[_value_text(v, s) for v, s in zip(values, table["Status"], strict=True)],
+            padding=2,
+            fontsize=8,
+        )
+        axis.set_ylabel(axis_label)
+        axis.margins(y=0.18)
+    axes[0].set_title("CIFAR-10 training optimizations compared")
+    axes[-1].tick_params(axis="x", labelrotation=45)
+    plt.setp(axes[-1].get_xticklabels(), ha="right", rotation_mode="anchor")
+    _legend(figure, set(kinds))
+    _save(figure, path)
+
+
+def _value_text(value: float, status: str) -> str:
+    return status if pd.isna(value) or status != "ok" else f"{value:.2f}"
+
+
+def _legend(figure: plt.Figure, kinds: set[str]) -> None:
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[k]) for k in COLORS if k in kinds]
+    names = [LEGEND[k] for k in COLORS if k in kinds]
+    figure.legend(handles, names, loc="upper right", fontsize=8, frameon=True)
+
+
+def loss_curves(results: list[dict], path: str) -> None:
+    """Mean training loss per epoch for every variant on one plot (first replicate).
+
+    A fallback variant is dashed; a diverged one ends in an x; skipped ones are listed."""
+    sns.set_theme(style="whitegrid", context="paper")
+    figure, axis = plt.subplots(figsize=(8, 5))
+    skipped = []
+    for result in results:
+        if not result["replicates"]:
+            skipped.append(result["variant"])
+            continue
+        epochs = result["replicates"][0]["epochs"]
+        label = result["variant"] + (" (ran on CPU)" if result["device"]["fallback"] else "")
+        style = "--" if result["device"]["fallback"] else "-"
+        if result["status"] == "diverged":
+            label += " (diverged)"
+        (line,) = axis.plot(
+            [e["epoch"] for e in epochs],
+            [e["loss"] for e in epochs],
+            style,
+            marker="o",
+            label=label,
+        )
+        if result["status"] == "diverged":
+            last = epochs[-1] if epochs else {"epoch": 0, "loss": float("nan")}
+            axis.plot([last["epoch"]], [last["loss"]], "x", color=line.get_color(), ms=12)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("mean training loss")
+    title = "Training loss per epoch"
+    if skipped:
+        title += f"\nskipped: {', '.join(skipped)}"
+    axis.set_title(title)
+    axis.legend(fontsize=7, ncol=2)
+    _save(figure, path)
+
+
+def tradeoff(table: pd.DataFrame, path: str) -> None:
+    """Accuracy against training time, one labelled point per variant that finished."""
+    sns.set_theme(style="whitegrid", context="paper")
+    figure, axis = plt.subplots(figsize=(8, 5))
+    finished = table[table["Status"] == "ok"]
+    kinds = finished.apply(_kind, axis=1)
+    for kind, group in finished.groupby(kinds):
+        axis.scatter(
+            group["Training Time (seconds)"],
+            group["Accuracy (%)"],
+            color=COLORS[kind],
+            label=LEGEND[kind],
+            edgecolor="black",
+            zorder=3,
+        )
+    for _, row in finished.iterrows():
+        axis.annotate(
+            row["Optimization Technique"],
+            (row["Training Time (seconds)"], row["Accuracy (%)"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+        )
+    left_out = table.loc[table["Status"] != "ok", "Optimization Technique"]
+    title = "Accuracy against training time (up and left is better)"
+    if len(left_out):
+        title += f"\nnot shown (skipped or diverged): {', '.join(left_out)}"
+    axis.set_title(title)
+    axis.set_xlabel("training time (s)")
+    axis.set_ylabel("test accuracy (%)")
+    if len(finished):
+        axis.legend(fontsize=8)
+    _save(figure, path)

@@ -1,0 +1,50 @@
+"""Where a long training job is: a live line on the terminal, a line in the log now and then."""
+
+import logging
+import sys
+import time
+
+import torch
+
+log = logging.getLogger("cifarbench.progress")
+
+
+class Progress:
+    """Reports epoch, batch, loss and elapsed time without flooding anything.
+
+    The terminal (the original stderr, when it is one) gets one line rewritten in place at most
+    every `screen_every_s`; the log gets a line at most every `log_every_s`. Reading the loss
+    waits for the device, so it happens only when a line is written.
+    """
+
+    def __init__(self, epochs: int, screen_every_s: float = 0.5, log_every_s: float = 30.0):
+        self.epochs = epochs
+        self.screen = sys.__stderr__ if sys.__stderr__ and sys.__stderr__.isatty() else None
+        self.screen_every_s, self.log_every_s = screen_every_s, log_every_s
+        self.start = self.last_screen = self.last_log = time.perf_counter()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.screen:
+            self.screen.write("\n")
+            self.screen.flush()
+
+    def update(self, epoch: int, batch: int, batches: int, loss: torch.Tensor) -> None:
+        now = time.perf_counter()
+        to_screen = self.screen is not None and now - self.last_screen >= self.screen_every_s
+        to_log = now - self.last_log >= self.log_every_s
+        if not (to_screen or to_log):
+            return
+        line = (
+            f"epoch {epoch}/{self.epochs}  batch {batch}/{batches}  "
+            f"loss {loss.item():.3f}  elapsed {now - self.start:.0f}s"
+        )
+        if to_screen:
+            self.screen.write("\r" + line.ljust(79))
+            self.screen.flush()
+            self.last_screen = now
+        if to_log:
+            log.info(line)
+            self.last_log = now

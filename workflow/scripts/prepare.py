@@ -1,0 +1,28 @@
+"""Snakemake adapter: the official archive -> one compact uint8 cache for the training jobs."""
+
+import logging
+
+from cifarbench.archive import read_archive, save_cache
+from cifarbench.script import run
+
+
+def prepare(archive: str, cache: str, train_size: int, test_size: int) -> None:
+    data = read_archive(archive, expect_train=train_size, expect_test=test_size)
+    save_cache(data, cache)
+    logging.info(
+        "%s: %d train, %d test images, classes %s",
+        cache,
+        len(data.train_labels),
+        len(data.test_labels),
+        ", ".join(data.classes),
+    )
+
+
+run(
+    snakemake.log[0],
+    prepare,
+    snakemake.input.archive,
+    snakemake.output.cache,
+    snakemake.params.train_size,
+    snakemake.params.test_size,
+)
