@@ -9,7 +9,7 @@ rule train:
     log:
         "logs/train/{variant}.log",
     benchmark:
-        "benchmarks/train/{variant}.tsv"
+        "results/benchmarks/{variant}.tsv"
     threads: train_threads
     resources:
         gpu=gpu_slots,

@@ -64,7 +64,7 @@ def comparison(table: pd.DataFrame, path: str) -> None:
         bars = axis.bar(
             labels,
             values.fillna(0),
-            yerr=errors.fillna(0),
+            yerr=errors.fillna(0) if errors.notna().any() else None,
             capsize=4,
             color=[COLORS[kind] for kind in kinds],
             edgecolor="black",
@@ -79,9 +79,9 @@ def comparison(table: pd.DataFrame, path: str) -> None:
         axis.set_ylabel(axis_label)
         axis.margins(y=0.18)
     axes[0].set_title("CIFAR-10 training optimizations compared")
-    axes[-1].tick_params(axis="x", labelrotation=45)
+    axes[-1].tick_params(axis="x", labelrotation=30)
     plt.setp(axes[-1].get_xticklabels(), ha="right", rotation_mode="anchor")
-    _legend(figure, set(kinds))
+    _legend(axes[0], set(kinds))
     _save(figure, path)
 
 
@@ -89,10 +89,11 @@ def _value_text(value: float, status: str) -> str:
     return status if pd.isna(value) or status != "ok" else f"{value:.2f}"
 
 
-def _legend(figure: plt.Figure, kinds: set[str]) -> None:
+def _legend(axis: plt.Axes, kinds: set[str]) -> None:
+    """What the colours mean, outside the top panel so it never hides a bar."""
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[k]) for k in COLORS if k in kinds]
     names = [LEGEND[k] for k in COLORS if k in kinds]
-    figure.legend(handles, names, loc="upper right", fontsize=8, frameon=True)
+    axis.legend(handles, names, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
 
 
 def loss_curves(results: list[dict], path: str) -> None:
