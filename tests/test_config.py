@@ -1,0 +1,113 @@
+"""Config validation: every mistake is caught before any job runs, naming the field."""
+
+import copy
+import re
+
+import pytest
+import yaml
+
+from cifarbench.config import selected_variants, validate_config, variant_settings
+from cifarbench.errors import UserError
+from workflow_helpers import REPO
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture
+def config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_shipped_config_is_valid_and_holds_the_study_variants(config):
+    validate_config(config, SCHEMA)
+    study = [
+        "cpu",
+        "g-initial",
+        "g-torch.cuda.amp",
+        "g-b8-w2",
+        "g-b16-w4",
+        "g-b32-w4",
+        "g-b16w8",
+        "g-bn",
+        "g-lr",
+        "g-simplecnn-adam",
+    ]
+    assert set(study) <= set(config["variants"])
+
+
+def test_study_defaults_are_the_reports_procedure(config):
+    s = variant_settings(config, "cpu")
+    assert (s["model"], s["optimizer"], s["lr"], s["momentum"]) == ("net", "sgd", 0.001, 0.9)
+    assert (s["batch_size"], s["workers"], s["epochs"], s["loader"]) == (4, 2, 10, "dataloader")
+    assert variant_settings(config, "g-torch.cuda.amp")["precision"] == "fp16"
+    assert variant_settings(config, "g-b16w8")["workers"] == 8
+
+
+def test_variant_changes_and_run_wide_epochs_override(config):
+    config["epochs"] = 2
+    s = variant_settings(config, "g-b32-w4")
+    assert (s["device"], s["batch_size"], s["workers"], s["epochs"]) == ("cuda", 32, 4, 2)
+
+
+@pytest.mark.parametrize(
+    ("only", "expected"),
+    [(None, None), ("cpu,g-b16-w4", ["cpu", "g-b16-w4"]), (["g-bn"], ["g-bn"])],
+)
+def test_only_selects_variants_in_order(config, only, expected):
+    config["only"] = only
+    assert selected_variants(config) == (expected or list(config["variants"]))
+
+
+def _set(config: dict, path: str, value) -> dict:
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("variants.cpu.batchsize", 8, "variants.cpu: unknown key 'batchsize' (did you mean "),
+        ("defaults.epohcs", 3, "defaults: unknown key 'epohcs' (did you mean 'epochs'?)"),
+        ("variants.cpu.batch_size", 0, "variants.cpu.batch_size: 0 is less than the minimum"),
+        ("variants.cpu.batch_size", "16", "variants.cpu.batch_size: '16' is not of type"),
+        ("variants.cpu.epochs", 0, "variants.cpu.epochs: 0 is less than the minimum of 1"),
+        ("variants.cpu.workers", -1, "variants.cpu.workers: -1 is less than the minimum"),
+        ("variants.cpu.device", "tpu", "variants.cpu.device: 'tpu' is not one of"),
+        ("variants.cpu.model", "resnet50", "variants.cpu.model: 'resnet50' is not one of"),
+        ("variants.cpu.optimizer", "lamb", "variants.cpu.optimizer: 'lamb' is not one of"),
+        ("variants.cpu.lr", -0.1, "variants.cpu.lr: -0.1 is less than or equal to"),
+        ("gpu_fallback", "maybe", "gpu_fallback: 'maybe' is not one of"),
+        ("data.md5", "abc", "data.md5: 'abc' does not match"),
+        ("epochs", 0, "epochs: 0 is less than the minimum of 1"),
+    ],
+)
+def test_bad_config_is_rejected_with_the_field_path(config, path, value, message):
+    _set(config, path, value)
+    with pytest.raises(UserError) as error:
+        validate_config(config, SCHEMA)
+    assert str(error.value).startswith("config: ")
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["../evil", "has space", "a/b", ".hidden", ""])
+def test_a_variant_name_that_cannot_be_a_file_name_is_rejected(config, name):
+    config["variants"][name] = {}
+    with pytest.raises(UserError, match=f"config: variants: '{re.escape(name)}' is not a valid"):
+        validate_config(config, SCHEMA)
+
+
+def test_only_naming_an_unknown_variant_is_rejected(config):
+    config["only"] = "cpu,g-b61-w4"
+    with pytest.raises(UserError, match="only: unknown variant g-b61-w4"):
+        validate_config(config, SCHEMA)
+
+
+def test_validation_does_not_change_the_config(config):
+    before = copy.deepcopy(config)
+    validate_config(config, SCHEMA)
+    assert config == before

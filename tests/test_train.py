@@ -1,0 +1,155 @@
+"""Training: it learns, it is reproducible, it stops on divergence, it never fakes a device."""
+
+import math
+
+import pytest
+import torch
+import yaml
+
+from cifar_archive import write_cifar_archive
+from cifarbench import train
+from cifarbench.archive import read_archive
+from cifarbench.contract import check_metrics
+from cifarbench.data import flip_and_translate, normalize
+from cifarbench.errors import UserError
+from workflow_helpers import REPO
+
+DEFAULTS = yaml.safe_load((REPO / "config.yaml").read_text())["defaults"]
+
+
+def settings(**changes) -> dict:
+    return {**DEFAULTS, **changes}
+
+
+@pytest.fixture(scope="module")
+def learnable(tmp_path_factory):
+    """A small archive whose classes a CNN can tell apart in a few epochs."""
+    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("learnable"), 40, 10)
+    return read_archive(archive, expect_train=400, expect_test=100)
+
+
+@pytest.mark.parametrize("loader", ["dataloader", "tensor"])
+def test_training_learns_a_learnable_task_well_above_chance(learnable, loader):
+    s = settings(loader=loader, workers=0, batch_size=16, lr=0.01, epochs=4)
+    result = train.train_replicate(learnable, s, torch.device("cpu"), seed=0)
+    assert result["status"] == "ok"
+    assert result["accuracy_pct"] >= 60  # chance is 10%
+    losses = [epoch["loss"] for epoch in result["epochs"]]
+    assert losses[-1] < losses[0]
+
+
+def test_the_recipe_path_learns(learnable):
+    s = settings(
+        model="resnet",
+        loader="tensor",
+        batch_size=50,
+        lr=0.05,
+        nesterov=True,
+        weight_decay=5e-4,
+        schedule="onecycle",
+        label_smoothing=0.1,
+        augment=True,
+        channels_last=True,
+        epochs=3,
+    )
+    assert train.train_replicate(learnable, s, torch.device("cpu"), seed=0)["accuracy_pct"] > 40
+
+
+def test_one_seed_gives_bit_identical_results_on_the_cpu(learnable):
+    s = settings(workers=2, batch_size=16, lr=0.01, epochs=2)
+    first, second = (
+        train.train_replicate(learnable, s, torch.device("cpu"), seed=7) for _ in range(2)
+    )
+    assert first["accuracy_pct"] == second["accuracy_pct"]
+    assert [e["loss"] for e in first["epochs"]] == [e["loss"] for e in second["epochs"]]
+    other = train.train_replicate(learnable, s, torch.device("cpu"), seed=8)
+    assert [e["loss"] for e in other["epochs"]] != [e["loss"] for e in first["epochs"]]
+
+
+def test_a_blown_up_learning_rate_stops_training_as_diverged(learnable):
+    s = settings(workers=0, batch_size=8, lr=1e6, epochs=3, log_every=5)
+    result = train.train_replicate(learnable, s, torch.device("cpu"), seed=0)
+    assert result["status"] == "diverged"
+    assert result["accuracy_pct"] is None
+    assert result["diverged_at"]["epoch"] == 1
+    assert 1 <= result["diverged_at"]["batch"] <= 50
+
+
+def test_run_variant_writes_a_document_that_meets_the_contract(learnable):
+    s = settings(workers=0, batch_size=16, epochs=1, replicates=2)
+    document = train.run_variant("cpu", learnable, s, gpu_fallback="cpu", threads=1)
+    check_metrics(document, "run_variant")
+    assert document["status"] == "ok" and document["summary"]["n"] == 2
+    accuracies = [r["accuracy_pct"] for r in document["replicates"]]
+    assert document["summary"]["accuracy_pct"]["mean"] == pytest.approx(sum(accuracies) / 2)
+    assert [r["seed"] for r in document["replicates"]] == [0, 1]
+    assert document["environment"]["torch_threads"] == 1
+
+
+def test_diverged_variant_says_where(learnable):
+    s = settings(workers=0, batch_size=8, lr=1e6, epochs=2, log_every=5)
+    document = train.run_variant("boom", learnable, s, gpu_fallback="cpu", threads=1)
+    check_metrics(document, "run_variant")
+    assert document["status"] == "diverged"
+    assert "epoch 1, batch" in document["reason"]
+    assert document["summary"]["accuracy_pct"]["mean"] is None
+
+
+@pytest.fixture
+def no_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def test_gpu_variant_without_cuda_falls_back_and_says_so(learnable, no_cuda):
+    s = settings(device="cuda", workers=0, batch_size=16, epochs=1)
+    document = train.run_variant("g", learnable, s, gpu_fallback="cpu", threads=1)
+    assert document["device"] == {
+        **document["device"],
+        "requested": "cuda",
+        "used": "cpu",
+        "fallback": True,
+    }
+    assert "ran on the CPU" in document["reason"]
+
+
+def test_gpu_variant_without_cuda_is_skipped_when_asked(learnable, no_cuda):
+    document = train.run_variant("g", learnable, settings(device="cuda"), "skip", threads=1)
+    check_metrics(document, "run_variant")
+    assert (document["status"], document["replicates"]) == ("skipped", [])
+    assert "skipped" in document["reason"]
+
+
+def test_gpu_variant_without_cuda_fails_at_once_when_asked(no_cuda):
+    with pytest.raises(UserError, match="CUDA is not available.*gpu_fallback is 'error'"):
+        train.resolve_device("cuda", "error")
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"), [(0, 0.1), (9, 1.0), (10, 90 / 90), (55, 0.5), (99, 1 / 90)]
+)
+def test_onecycle_warms_up_then_decays_to_zero(step, expected):
+    assert train.lr_factor(step, 100, "onecycle", warmup=0.1) == pytest.approx(expected)
+    assert train.lr_factor(step, 100, "constant", warmup=0.1) == 1.0
+
+
+def test_normalize_matches_totensor_then_normalize():
+    pixels = torch.tensor([0, 51, 255], dtype=torch.uint8)
+    expected = (pixels.float() / 255 - 0.5) / 0.5
+    assert torch.allclose(normalize(pixels), expected)
+
+
+def test_flip_and_translate_keeps_shape_and_moves_pixels_by_at_most_the_pad():
+    torch.manual_seed(0)
+    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    out = flip_and_translate(images, pad=2)
+    assert out.shape == images.shape
+    # The centre 4x4 of each output comes from the (possibly flipped) input, shifted by <= 2.
+    for original, moved in zip(images, out, strict=True):
+        candidates = [
+            v[:, 2 + dy : 6 + dy, 2 + dx : 6 + dx]
+            for v in (original, original.flip(2))
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+        ]
+        assert any(torch.equal(moved[:, 2:6, 2:6], c) for c in candidates)
+    assert math.isfinite(out.sum().item())

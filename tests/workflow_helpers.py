@@ -1,0 +1,41 @@
+"""Run the real workflow (the `snakemake` command) in a scratch copy of the repository."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "envs"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A fresh copy of the workflow, so each test's results/ and resources/ are its own."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def write_data_config(path: Path, archive: Path, md5: str, train: int, test: int) -> Path:
+    """A --configfile pointing the workflow at a local archive (the offline set-up)."""
+    data = {"url": archive.as_uri(), "md5": md5, "train_size": train, "test_size": test}
+    path.write_text(yaml.safe_dump({"data": data}))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SNAKEMAKE, *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
