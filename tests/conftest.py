@@ -1,0 +1,13 @@
+"""Shared fixtures; test data is built at run time (tiny CIFAR-10 archives, official format)."""
+
+from pathlib import Path
+
+import pytest
+
+from cifar_archive import write_cifar_archive
+
+
+@pytest.fixture
+def tiny_archive(tmp_path: Path) -> tuple[Path, str]:
+    """(path, md5) of a 200-train / 50-test image archive in the official layout and encoding."""
+    return write_cifar_archive(tmp_path / "tiny", train_per_class=20, test_per_class=5)

@@ -1,0 +1,270 @@
+"""Read the official CIFAR-10 python archive safely, and keep it as one compact uint8 cache.
+
+The archive is untrusted input (any URL and md5 can be configured), and its batches are
+pickles: they are unpickled with a whitelist of the few numpy globals a CIFAR batch needs,
+read straight from the tarfile (nothing is extracted), and checked field by field, so a bad
+archive ends in a one-line `UserError` naming the member and what is wrong with it.
+"""
+
+import io
+import pickle
+import posixpath
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cifarbench.atomic import atomic_path
+from cifarbench.errors import UserError
+
+FOLDER = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+META = "batches.meta"
+PIXELS = 3 * 32 * 32
+N_CLASSES = 10
+IMAGE_SHAPE = (3, 32, 32)
+CACHE_KEYS = ("train_images", "train_labels", "test_images", "test_labels", "classes")
+
+
+@dataclass(frozen=True)
+class Cifar:
+    train_images: np.ndarray  # uint8, (N, 3, 32, 32), C-contiguous
+    train_labels: np.ndarray  # int64, (N,)
+    test_images: np.ndarray  # uint8, (M, 3, 32, 32)
+    test_labels: np.ndarray  # int64, (M,)
+    classes: tuple[str, ...]  # the 10 names from batches.meta label_names
+
+
+def read_archive(path, expect_train: int = 50000, expect_test: int = 10000) -> Cifar:
+    """Read and check `cifar-10-python.tar.gz`; the image counts must match the expected ones."""
+    path = Path(path)
+    members = _read_members(path)
+    where = f"{path}: {FOLDER}"
+    train = [_parse_batch(members.pop(name), f"{where}/{name}") for name in TRAIN_BATCHES]
+    test_images, test_labels = _parse_batch(members[TEST_BATCH], f"{where}/{TEST_BATCH}")
+    classes = _parse_meta(members[META], f"{where}/{META}")
+    train_images = np.concatenate([images for images, _ in train])
+    train_labels = np.concatenate([labels for _, labels in train])
+    _check_count(len(train_labels), expect_train, f"{where}/data_batch_1..5", "training")
+    _check_count(len(test_labels), expect_test, f"{where}/{TEST_BATCH}", "test")
+    return Cifar(
+        train_images=_as_images(train_images),
+        train_labels=train_labels,
+        test_images=_as_images(test_images),
+        test_labels=test_labels,
+        classes=classes,
+    )
+
+
+def save_cache(cifar: Cifar, path) -> None:
+    """Write the data set as one uncompressed .npz (loads in a fraction of a second)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        # A file object, not a name: np.savez would append ".npz" to the temporary name.
+        np.savez(
+            out,
+            train_images=cifar.train_images,
+            train_labels=cifar.train_labels,
+            test_images=cifar.test_images,
+            test_labels=cifar.test_labels,
+            classes=np.array(cifar.classes, dtype=str),
+        )
+
+
+def load_cache(path) -> Cifar:
+    """Load a cache written by `save_cache`, checking that it is one."""
+    arrays = _load_npz(path)
+    missing = [key for key in CACHE_KEYS if key not in arrays]
+    if missing:
+        raise UserError(f"{path}: not a cifarbench cache (missing {', '.join(missing)})")
+    for split in ("train", "test"):
+        _check_cached_split(
+            arrays[f"{split}_images"], arrays[f"{split}_labels"], f"{path}: {split}"
+        )
+    classes = arrays["classes"]
+    if classes.dtype.kind != "U" or classes.shape != (N_CLASSES,):
+        raise UserError(f"{path}: classes should be {N_CLASSES} names, found {classes!r}")
+    return Cifar(
+        train_images=arrays["train_images"],
+        train_labels=arrays["train_labels"],
+        test_images=arrays["test_images"],
+        test_labels=arrays["test_labels"],
+        classes=tuple(str(name) for name in classes),
+    )
+
+
+def _load_npz(path) -> dict[str, np.ndarray]:
+    try:
+        with open(path, "rb") as file:  # ours to close, also when numpy fails half-way
+            loaded = np.load(file, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz")
+            return {key: loaded[key] for key in loaded.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise UserError(f"{path}: not a cifarbench cache ({exc})") from exc
+
+
+# Rebuilds an array from its pickle; taken from an array rather than imported by name because
+# numpy 2 moved it (numpy.core -> numpy._core) and warns when numpy.core is imported.
+_RECONSTRUCT = np.empty(0).__reduce__()[0]
+
+
+def _latin1_encode(text, encoding):
+    """`_codecs.encode` as a Python 3 protocol-2 pickle uses it to rebuild bytes; latin-1 only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"unexpected _codecs.encode of {type(text).__name__}")
+    return text.encode("latin-1")
+
+
+# (module, name) as the pickle says -> what it may build
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that can build numpy arrays and nothing else.
+
+    A CIFAR-10 batch is a dict of bytes, ints, lists and one uint8 array; an array is
+    rebuilt from `_reconstruct`, `ndarray` and `dtype`. The official files (Python 2 cPickle)
+    name `_reconstruct` under numpy.core.multiarray; files re-pickled by Python 3 at protocol 2
+    name it under numpy._core with numpy 2, and rebuild bytes with `_codecs.encode`. Any other
+    global could run code (os.system, builtins.open, ...), so it is refused.
+    """
+
+    def __init__(self, file, member: str):
+        super().__init__(file, encoding="bytes")  # Python 2 str objects become bytes
+        self.member = member
+
+    def find_class(self, module, name):
+        allowed = _ALLOWED_GLOBALS.get((module, name))
+        if allowed is None:
+            raise UserError(
+                f"{self.member}: refusing to unpickle {module}.{name} "
+                "(not part of a CIFAR-10 batch)"
+            )
+        return allowed
+
+
+def _read_members(path: Path) -> dict[str, bytes]:
+    """The wanted members' bytes, read in one pass without extracting anything to disk."""
+    wanted = {f"{FOLDER}/{name}": name for name in (*TRAIN_BATCHES, TEST_BATCH, META)}
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                name = wanted.get(_safe_name(member.name))
+                if name is None:
+                    continue
+                where = f"{path}: {member.name}"
+                if not member.isfile():
+                    raise UserError(f"{where}: is a link or special file, not a regular file")
+                if name in found:
+                    raise UserError(f"{where}: appears twice in the archive")
+                found[name] = tar.extractfile(member).read()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise UserError(f"{path}: truncated or corrupt .tar.gz archive ({exc})") from exc
+    missing = [member for member, name in wanted.items() if name not in found]
+    if missing:
+        raise UserError(f"{path}: missing {', '.join(missing)} (not a CIFAR-10 python archive?)")
+    return found
+
+
+def _safe_name(name: str) -> str | None:
+    """The normalized member name, or None for absolute names and names that climb with `..`."""
+    if name.startswith("/") or ".." in name.split("/"):
+        return None
+    return posixpath.normpath(name)
+
+
+def _unpickle(data: bytes, where: str) -> dict:
+    """Unpickle with the whitelist; return the dict with str keys (py2 files have bytes keys)."""
+    try:
+        obj = _BatchUnpickler(io.BytesIO(data), where).load()
+    except UserError:
+        raise
+    except Exception as exc:  # a corrupt pickle can fail in many ways; all mean the same here
+        raise UserError(f"{where}: not a valid pickle ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise UserError(f"{where}: expected a dict, found {type(obj).__name__}")
+    return {_text(key): value for key, value in obj.items()}
+
+
+def _parse_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images as (n, 3072) uint8, labels as int64) of one batch, checked."""
+    batch = _unpickle(data, where)
+    for key in ("data", "labels"):
+        if key not in batch:
+            raise UserError(f"{where}: missing key '{key}'")
+    images = batch["data"]
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+        found = getattr(images, "dtype", type(images).__name__)
+        raise UserError(f"{where}: data should be a uint8 array, found {found}")
+    if images.ndim != 2 or images.shape[1] != PIXELS:
+        raise UserError(f"{where}: data should have shape (n, {PIXELS}), found {images.shape}")
+    labels = _parse_labels(batch["labels"], where)
+    if len(labels) != len(images):
+        raise UserError(f"{where}: {len(labels)} labels for {len(images)} images")
+    return images, labels
+
+
+def _parse_labels(labels, where: str) -> np.ndarray:
+    if not isinstance(labels, list | np.ndarray) or not all(
+        isinstance(label, int | np.integer) and not isinstance(label, bool) for label in labels
+    ):
+        raise UserError(f"{where}: labels should be a list of integers")
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    outside = labels[(labels < 0) | (labels >= N_CLASSES)]
+    if outside.size:
+        raise UserError(f"{where}: label {outside[0]} outside 0..{N_CLASSES - 1}")
+    return labels
+
+
+def _parse_meta(data: bytes, where: str) -> tuple[str, ...]:
+    meta = _unpickle(data, where)
+    names = meta.get("label_names")
+    if names is None:
+        raise UserError(f"{where}: missing key 'label_names'")
+    if (
+        not isinstance(names, list)
+        or len(names) != N_CLASSES
+        or not all(isinstance(name, bytes | str) and name for name in names)
+    ):
+        raise UserError(f"{where}: label_names should be {N_CLASSES} names, found {names!r}")
+    return tuple(_text(name) for name in names)
+
+
+def _text(value):
+    """Python 2 str arrive as bytes: decode them (the names are ASCII)."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _check_count(found: int, expected: int, where: str, split: str) -> None:
+    if found == 0:
+        raise UserError(f"{where}: {split} set is empty")
+    if found != expected:
+        raise UserError(f"{where}: expected {expected} {split} images, found {found}")
+
+
+def _as_images(rows: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(rows.reshape(-1, *IMAGE_SHAPE))
+
+
+def _check_cached_split(images: np.ndarray, labels: np.ndarray, where: str) -> None:
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        raise UserError(
+            f"{where} images should be uint8 (n, 3, 32, 32), found {images.dtype} {images.shape}"
+        )
+    if labels.dtype != np.int64 or labels.shape != (len(images),):
+        raise UserError(
+            f"{where} labels should be int64 ({len(images)},), found {labels.dtype} {labels.shape}"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
+        raise UserError(f"{where} labels outside 0..{N_CLASSES - 1}")

@@ -1,0 +1,231 @@
+"""Download a file (https, http, file:// or a local path); check its md5 before it takes its name.
+
+The file is streamed into a temporary file beside the destination and renamed only when the
+md5 matches, so a failed, interrupted or corrupt download never leaves a file at `dest`.
+Transient network errors are retried with exponential backoff; errors that a retry cannot fix
+(HTTP 404, connection refused, a missing local file, no free space) fail at once.
+"""
+
+import hashlib
+import http.client
+import itertools
+import logging
+import os
+import re
+import shutil
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from cifarbench.atomic import atomic_path
+from cifarbench.errors import UserError
+
+log = logging.getLogger("cifarbench.download")
+
+TIMEOUT_S = 60  # per blocking socket operation (connect, each read), not for the whole file
+CHUNK_BYTES = 1 << 20
+FREE_MARGIN_BYTES = 64 << 20  # keep some room: a disk filled to the last byte breaks other jobs
+MB = 1 << 20
+# HTTP codes worth retrying besides the server errors (5xx): request timeout, too many requests.
+RETRY_HTTP_CODES = {408, 429}
+# Reset, closed early, timed out: the network may do better next time.
+TRANSIENT_ERRORS = (ConnectionError, TimeoutError, http.client.HTTPException, ssl.SSLEOFError)
+
+
+def fetch(
+    url: str,
+    dest: str | Path,
+    md5: str,
+    *,
+    retries: int = 3,
+    backoff_s: float = 1.0,
+    progress: bool | None = None,
+) -> None:
+    """Download `url` to `dest` if its md5 is `md5`; otherwise raise UserError, leaving no file.
+
+    retries: how many more attempts after a transient network error, waiting backoff_s,
+    2 * backoff_s, 4 * backoff_s... in between. progress: True draws one updating line on
+    stderr, False logs a line every 10%, None (auto) draws the line when stderr is a terminal.
+    """
+    expected = _check_md5_text(md5, url)
+    live = sys.stderr.isatty() if progress is None else progress
+    with atomic_path(dest) as tmp:
+        got = _with_retries(lambda: _download_once(url, tmp, live), url, retries, backoff_s)
+        if got != expected:
+            raise UserError(
+                f"md5 mismatch for {url}: expected {expected}, got {got} "
+                "(a corrupt or different file; check the url and md5 in the config)"
+            )
+    log.info("%s: md5 %s ok", dest, expected)
+
+
+def md5sum(path: str | Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space in `folder`; a module function so that tests can pretend the disk is full."""
+    return shutil.disk_usage(folder).free
+
+
+def _check_md5_text(md5: str, url: str) -> str:
+    md5 = str(md5).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", md5):
+        raise UserError(f"md5 for {url} should be 32 hexadecimal digits, got {md5!r}")
+    return md5
+
+
+def _with_retries(attempt, url: str, retries: int, backoff_s: float):
+    """Run `attempt()`; after a transient error, wait and try again, up to `retries` times."""
+    for done in itertools.count():
+        try:
+            return attempt()
+        # OSError covers urllib's errors, the network's, and the disk's (which are not retried).
+        except (OSError, http.client.HTTPException) as exc:
+            if not _is_transient(exc):
+                raise UserError(f"cannot download {url}: {_describe(exc)}") from exc
+            if done == retries:
+                raise UserError(
+                    f"cannot download {url}: {_describe(exc)} (gave up after {done + 1} attempts)"
+                ) from exc
+            delay = backoff_s * 2**done
+            log.warning(
+                "download of %s failed (%s); retry %d/%d in %g s",
+                url,
+                _describe(exc),
+                done + 1,
+                retries,
+                delay,
+            )
+            time.sleep(delay)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code in RETRY_HTTP_CODES
+    if isinstance(exc, urllib.error.URLError):
+        exc = exc.reason  # what went wrong below HTTP: refused, reset, timed out, DNS, TLS
+    if isinstance(exc, ConnectionRefusedError):
+        return False  # nothing listens there; waiting will not change that
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+def _describe(exc: BaseException | str) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return _describe(exc.reason)
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {TIMEOUT_S} s without data"
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"connection closed early ({exc.expected} bytes missing)"
+    return str(exc) or type(exc).__name__
+
+
+def _download_once(url: str, tmp: Path, live: bool) -> str:
+    """Stream `url` into `tmp` (overwriting it); return the md5 of what was received."""
+    with _open_source(url) as (source, size):
+        _check_free_space(tmp.parent, size, url)
+        digest = hashlib.md5()
+        received = 0
+        meter = _Progress(url, size, live)
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := source.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    received += len(chunk)
+                    meter.update(received)
+        finally:
+            meter.close(received)
+    if size is not None and received < size:
+        # urllib does not raise when a server closes early; a short file would fail the md5
+        # check, but it is worth another attempt, so raise the transient error here.
+        raise http.client.IncompleteRead(b"", size - received)
+    return digest.hexdigest()
+
+
+@contextmanager
+def _open_source(url: str) -> Iterator[tuple[BinaryIO, int | None]]:
+    """Yield (a binary stream, its size in bytes or None when the server does not say)."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        request = urllib.request.Request(url, headers={"User-Agent": "cifarbench"})
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            length = response.headers.get("Content-Length")
+            yield response, int(length) if length and length.isdigit() else None
+        return
+    if scheme == "file":
+        path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+    elif scheme == "":
+        path = Path(url)
+    else:
+        raise UserError(f"cannot download {url}: use https://, http://, file:// or a local path")
+    with open(path, "rb") as source:  # a missing file raises here, and is not retried
+        yield source, os.fstat(source.fileno()).st_size
+
+
+def _check_free_space(folder: Path, size: int | None, url: str) -> None:
+    if size is None:
+        return
+    free = free_bytes(folder)
+    needed = size + FREE_MARGIN_BYTES
+    if free < needed:
+        raise UserError(
+            f"{folder}: not enough free space to download {url}: "
+            f"need {needed / MB:.0f} MB, {free / MB:.0f} MB free"
+        )
+
+
+class _Progress:
+    """One updating line on stderr (a terminal); otherwise a log line every 10% (or 100 MB)."""
+
+    def __init__(self, url: str, total: int | None, live: bool):
+        self.name = Path(urllib.parse.urlsplit(url).path).name or url
+        self.total = total
+        self.live = live
+        self.started = time.monotonic()
+        self.last_draw = 0.0
+        self.next_log = self._step()
+        self.logged = 0
+
+    def update(self, done: int) -> None:
+        if self.live:
+            if time.monotonic() - self.last_draw >= 0.1:  # redrawing costs more than it tells
+                self.last_draw = time.monotonic()
+                print(f"\r{self._text(done)}\033[K", end="", file=sys.stderr, flush=True)
+        elif done >= self.next_log:
+            log.info("%s", self._text(done))
+            self.logged = done
+            while self.next_log <= done:
+                self.next_log += self._step()
+
+    def close(self, done: int) -> None:
+        if self.live:
+            print(f"\r{self._text(done)}\033[K", file=sys.stderr, flush=True)
+        elif self.logged != done:
+            log.info("%s", self._text(done))
+
+    def _step(self) -> int:
+        return max(1, self.total // 10) if self.total else 100 * MB
+
+    def _text(self, done: int) -> str:
+        rate = done / MB / max(time.monotonic() - self.started, 1e-3)
+        if self.total:
+            amount = f"{100 * done / self.total:3.0f}% {done / MB:.1f}/{self.total / MB:.1f} MB"
+        else:
+            amount = f"{done / MB:.1f} MB"
+        return f"{self.name}: {amount} ({rate:.1f} MB/s)"
