@@ -120,7 +120,7 @@ def test_gpu_variant_without_cuda_is_skipped_when_asked(learnable, no_cuda):
 
 
 def test_gpu_variant_without_cuda_fails_at_once_when_asked(no_cuda):
-    with pytest.raises(UserError, match="CUDA is not available.*gpu_fallback is 'error'"):
+    with pytest.raises(UserError, match=r"CUDA is not available.*gpu_fallback is 'error'"):
         train.resolve_device("cuda", "error")
 
 

@@ -9,7 +9,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "envs"]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "envs", "profiles"]
 
 
 def copy_workflow(dest: Path) -> Path:

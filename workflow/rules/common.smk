@@ -4,14 +4,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
-from cifarbench.config import selected_variants, validate_config, variant_settings
-
+from cifarbench.config import (
+    nvidia_driver_loaded,
+    selected_variants,
+    validate_config,
+    variant_settings,
+)
 
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 
 VARIANTS = selected_variants(config)
 # Without an NVIDIA driver here, GPU variants that fall back to the CPU time the CPU.
-HOST_HAS_NVIDIA_DRIVER = Path("/proc/driver/nvidia").exists()
+HOST_HAS_NVIDIA_DRIVER = nvidia_driver_loaded()
 
 
 wildcard_constraints:

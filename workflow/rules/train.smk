@@ -3,17 +3,17 @@ rule train:
         cache=rules.prepare.output.cache,
     output:
         metrics="results/{variant}.json",
-    params:
-        settings=settings_of,
-        gpu_fallback=config["gpu_fallback"],
     log:
         "logs/train/{variant}.log",
     benchmark:
         "results/benchmarks/{variant}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: train_threads
     resources:
         gpu=gpu_slots,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        settings=settings_of,
+        gpu_fallback=config["gpu_fallback"],
     script:
         "../scripts/train.py"

@@ -11,6 +11,10 @@ import yaml
 from cifarbench.errors import UserError
 
 
+# Top-level keys that, when set, replace that setting in every variant.
+RUN_WIDE_OVERRIDES = ("epochs", "replicates")
+
+
 def validate_config(config: dict, schema_path: str | Path) -> None:
     """Raise UserError with the offending field's path when `config` breaks the schema."""
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -59,10 +63,11 @@ def selected_variants(config: dict) -> list[str]:
 
 
 def variant_settings(config: dict, variant: str) -> dict:
-    """`defaults`, then the variant's changes, then the run-wide `epochs` override."""
+    """`defaults`, then the variant's changes, then the run-wide overrides (`epochs`, ...)."""
     settings = {**config["defaults"], **(config["variants"][variant] or {})}
-    if config.get("epochs") is not None:
-        settings["epochs"] = config["epochs"]
+    for key in RUN_WIDE_OVERRIDES:
+        if config.get(key) is not None:
+            settings[key] = config[key]
     return settings
 
 
@@ -70,3 +75,8 @@ def settings_hash(settings: dict) -> str:
     """A short stable fingerprint of resolved settings, to tell two results' recipes apart."""
     canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def nvidia_driver_loaded() -> bool:
+    """Whether this machine could run CUDA, cheaply (importing torch would slow every DAG)."""
+    return Path("/proc/driver/nvidia").exists()

@@ -1,0 +1,131 @@
+"""Aggregation and figures: the study's header verbatim, means and stds that match the JSONs,
+and fallback, skipped and diverged variants marked, never mixed in silently."""
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from cifarbench import figures, table, train
+from cifarbench.archive import read_archive
+from test_train import settings
+
+STUDY_HEADER = (
+    "Optimization Technique,Training Time (seconds),Accuracy (%),Memory Usage (MB),Epochs"
+)
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory):
+    """Real metrics documents: cpu (2 replicates), a GPU variant that fell back, a skipped and a
+    diverged one, written as the train rule writes them."""
+    from cifar_archive import write_cifar_archive
+
+    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
+    data = read_archive(archive, expect_train=100, expect_test=40)
+    base = settings(workers=0, batch_size=20, lr=0.01, epochs=1)
+    cpu = train.run_variant("cpu", data, {**base, "replicates": 2}, "cpu", threads=1)
+    original = torch.cuda.is_available
+    torch.cuda.is_available = lambda: False
+    try:
+        fallback = train.run_variant("g-b16-w4", data, {**base, "device": "cuda"}, "cpu", 1)
+        skipped = train.run_variant("g-skip", data, {**base, "device": "cuda"}, "skip", 1)
+    finally:
+        torch.cuda.is_available = original
+    diverged = train.run_variant("g-lr-huge", data, {**base, "lr": 1e6, "log_every": 1}, "cpu", 1)
+    folder = tmp_path_factory.mktemp("results")
+    paths = []
+    for document in (cpu, fallback, skipped, diverged):
+        path = folder / f"{document['variant']}.json"
+        path.write_text(json.dumps(document))
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def csv(documents, tmp_path_factory):
+    path = tmp_path_factory.mktemp("csv") / "training_data.csv"
+    table.write_csv(table.build_table(table.load_results(documents)), str(path))
+    return path
+
+
+def test_csv_starts_with_the_studys_header_verbatim(csv):
+    assert csv.read_text().splitlines()[0].startswith(STUDY_HEADER + ",")
+
+
+def test_csv_means_and_stds_match_the_jsons(csv, documents):
+    rows = pd.read_csv(csv).set_index("Optimization Technique")
+    cpu = json.loads(Path(documents[0]).read_text())
+    times = [r["training_time_s"] for r in cpu["replicates"]]
+    accuracies = [r["accuracy_pct"] for r in cpu["replicates"]]
+    assert rows.loc["cpu", "Training Time (seconds)"] == pytest.approx(sum(times) / 2, abs=0.006)
+    assert rows.loc["cpu", "Accuracy (%)"] == pytest.approx(sum(accuracies) / 2, abs=0.006)
+    assert rows.loc["cpu", "Accuracy Std (%)"] == pytest.approx(
+        pd.Series(accuracies).std(), abs=0.006
+    )
+    assert rows.loc["cpu", "Replicates"] == 2
+    assert rows.loc["cpu", "Epochs"] == 1
+    assert rows.loc["cpu", "Speedup vs cpu"] == 1.0
+
+
+def test_csv_says_where_each_variant_ran_and_why(csv):
+    rows = pd.read_csv(csv).set_index("Optimization Technique")
+    fallback = rows.loc["g-b16-w4"]
+    assert (fallback["Device Requested"], fallback["Device Used"]) == ("cuda", "cpu")
+    assert bool(fallback["Fallback"]) and "ran on the CPU" in fallback["Reason"]
+    assert fallback["Batch Size"] == 20 and fallback["Status"] == "ok"
+    skipped = rows.loc["g-skip"]
+    assert skipped["Status"] == "skipped" and pd.isna(skipped["Training Time (seconds)"])
+    assert skipped["Device Used"] == "none"
+    diverged = rows.loc["g-lr-huge"]
+    assert diverged["Status"] == "diverged" and pd.isna(diverged["Accuracy (%)"])
+    assert re.search(r"epoch 1, batch \d+$", diverged["Reason"])
+
+
+def test_speedup_is_empty_without_the_cpu_variant(documents):
+    rows = table.build_table(table.load_results(documents[1:]))
+    assert rows["Speedup vs cpu"].isna().all()
+
+
+def test_a_file_that_is_not_a_metrics_document_is_refused(tmp_path, documents):
+    broken = json.loads(Path(documents[0]).read_text())
+    del broken["summary"]
+    path = tmp_path / "cpu.json"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(Exception, match=r"cpu.json: not a cifarbench metrics file.*summary"):
+        table.load_results([str(path)])
+
+
+def test_figures_are_drawn_with_every_kind_of_variant(csv, documents, tmp_path):
+    rows = pd.read_csv(csv)
+    outputs = {name: tmp_path / f"{name}.png" for name in ("comparison", "loss", "tradeoff")}
+    figures.comparison(rows, str(outputs["comparison"]))
+    figures.loss_curves(table.load_results(documents), str(outputs["loss"]))
+    figures.tradeoff(rows, str(outputs["tradeoff"]))
+    with Image.open(outputs["comparison"]) as image:
+        assert image.info["dpi"] == pytest.approx((300, 300), abs=1)
+        assert image.height > image.width  # three stacked panels
+    for path in outputs.values():
+        assert path.stat().st_size > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in outputs.values())
+
+
+def test_labels_mark_fallback_skipped_and_diverged(csv):
+    rows = pd.read_csv(csv).set_index("Optimization Technique", drop=False)
+    labels = {name: figures._label(row) for name, row in rows.iterrows()}
+    kinds = {name: figures._kind(row) for name, row in rows.iterrows()}
+    assert labels["cpu"] == "cpu" and kinds["cpu"] == "cpu"
+    assert labels["g-b16-w4"] == "g-b16-w4\n(ran on CPU)" and kinds["g-b16-w4"] == "fallback"
+    assert labels["g-skip"] == "g-skip\n(skipped)" and kinds["g-skip"] == "none"
+    assert labels["g-lr-huge"] == "g-lr-huge\n(diverged)"
+
+
+def test_documents_are_not_modified_by_aggregation(documents):
+    before = [Path(p).read_text() for p in documents]
+    table.build_table(copy.deepcopy(table.load_results(documents)))
+    assert [Path(p).read_text() for p in documents] == before

@@ -1,0 +1,194 @@
+"""The real entry points: `snakemake` on a tiny archive in the official layout, end to end."""
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cifar_archive import write_cifar_archive
+from workflow_helpers import copy_workflow, snakemake, write_data_config
+
+pytestmark = pytest.mark.slow
+
+VARIANTS = ["cpu", "g-b16-w4", "g-bn"]  # g-* fall back to the CPU on a machine without CUDA
+OUTPUTS = [
+    "results/training_data.csv",
+    "results/optimization_techniques_comparison.png",
+    "results/loss_curves.png",
+    "results/accuracy_vs_time.png",
+]
+STUDY_HEADER = (
+    "Optimization Technique,Training Time (seconds),Accuracy (%),Memory Usage (MB),Epochs"
+)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> tuple[Path, str]:
+    return write_cifar_archive(tmp_path_factory.mktemp("archive"), 20, 5)
+
+
+def fresh_workflow(root: Path, archive: tuple[Path, str], md5: str | None = None) -> Path:
+    workdir = copy_workflow(root / "wf")
+    path, real_md5 = archive
+    write_data_config(workdir / "data.yaml", path, md5 or real_md5, train=200, test=50)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, archive) -> Path:
+    """The whole DAG: three variants, two replicates, one epoch, two cores."""
+    workdir = fresh_workflow(tmp_path_factory.mktemp("study"), archive)
+    run = snakemake(
+        workdir,
+        "--cores",
+        "2",
+        "--configfile",
+        "data.yaml",
+        "--config",
+        "epochs=1",
+        "replicates=2",
+        f"only={','.join(VARIANTS)}",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return workdir
+
+
+def load(workdir: Path, variant: str) -> dict:
+    return json.loads((workdir / "results" / f"{variant}.json").read_text())
+
+
+def test_every_output_appears(study):
+    for output in OUTPUTS:
+        assert (study / output).stat().st_size > 0, output
+    assert sorted(p.name for p in (study / "results").glob("*.json")) == sorted(
+        f"{v}.json" for v in VARIANTS
+    )
+    for variant in VARIANTS:
+        assert (study / "logs" / "train" / f"{variant}.log").exists()
+        assert (study / "results" / "benchmarks" / f"{variant}.tsv").exists()
+
+
+def test_csv_has_the_study_header_and_agrees_with_the_jsons(study):
+    csv = study / "results" / "training_data.csv"
+    assert csv.read_text().splitlines()[0].startswith(STUDY_HEADER)
+    rows = pd.read_csv(csv).set_index("Optimization Technique")
+    assert list(rows.index) == VARIANTS
+    for variant in VARIANTS:
+        summary = load(study, variant)["summary"]
+        row = rows.loc[variant]
+        assert row["Training Time (seconds)"] == pytest.approx(
+            summary["training_time_s"]["mean"], abs=0.006
+        )
+        assert row["Accuracy (%)"] == pytest.approx(summary["accuracy_pct"]["mean"], abs=0.006)
+        assert row["Accuracy Std (%)"] == pytest.approx(summary["accuracy_pct"]["std"], abs=0.006)
+        assert row["Memory Usage (MB)"] == pytest.approx(summary["memory_mb"]["mean"], abs=0.006)
+        assert (row["Epochs"], row["Replicates"]) == (1, 2)
+
+
+def test_gpu_variant_on_a_machine_without_cuda_is_labelled_as_run_on_the_cpu(study):
+    document = load(study, "g-b16-w4")
+    assert document["device"]["requested"] == "cuda"
+    assert document["device"]["used"] == "cpu" and document["device"]["fallback"]
+    assert document["settings"]["batch_size"] == 16 and document["settings"]["workers"] == 4
+    row = (
+        pd.read_csv(study / "results" / "training_data.csv")
+        .set_index("Optimization Technique")
+        .loc["g-b16-w4"]
+    )
+    assert (row["Device Used"], bool(row["Fallback"])) == ("cpu", True)
+
+
+def test_cpu_training_jobs_never_overlap_in_time(study):
+    """Both claim every core (--cores 2), so Snakemake runs them one after the other."""
+    spans = sorted((load(study, v)["job"]["start"], load(study, v)["job"]["end"]) for v in VARIANTS)
+    for (_, first_end), (second_start, _) in itertools.pairwise(spans):
+        assert first_end <= second_start
+    assert all(load(study, v)["environment"]["threads_requested"] == 2 for v in VARIANTS)
+
+
+def test_a_complete_workflow_has_nothing_to_do_quickly(study):
+    start = time.perf_counter()
+    run = snakemake(
+        study,
+        "--cores",
+        "2",
+        "--configfile",
+        "data.yaml",
+        "--config",
+        "epochs=1",
+        "replicates=2",
+        f"only={','.join(VARIANTS)}",
+    )
+    elapsed = time.perf_counter() - start
+    assert run.returncode == 0
+    assert "Nothing to be done" in run.stdout + run.stderr
+    print(f"no-op snakemake took {elapsed:.2f} s")
+
+
+def test_report_is_a_self_contained_html_with_the_figures(study):
+    run = snakemake(
+        study,
+        "--configfile",
+        "data.yaml",
+        "--config",
+        "epochs=1",
+        "replicates=2",
+        f"only={','.join(VARIANTS)}",
+        "--report",
+        "results/report.html",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (study / "results" / "report.html").read_text()
+    for name in (
+        "optimization_techniques_comparison.png",
+        "loss_curves.png",
+        "accuracy_vs_time.png",
+        "training_data.csv",
+    ):
+        assert name in html
+
+
+def test_dag_is_graphviz(study):
+    run = snakemake(study, "--configfile", "data.yaml", "--dag")
+    assert run.returncode == 0
+    assert run.stdout.lstrip().startswith("digraph") and "train" in run.stdout
+
+
+def test_one_variant_by_name_runs_only_what_it_needs(tmp_path, archive):
+    workdir = fresh_workflow(tmp_path, archive)
+    run = snakemake(
+        workdir, "results/g-b16-w4.json", "--configfile", "data.yaml", "--config", "epochs=1"
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert [p.name for p in (workdir / "results").glob("*.json")] == ["g-b16-w4.json"]
+    assert not (workdir / "results" / "training_data.csv").exists()
+    for rule in ("download", "prepare", "train"):
+        assert f"rule {rule}:" in run.stderr
+    assert "rule aggregate:" not in run.stderr
+
+
+def test_a_wrong_md5_fails_cleanly_and_leaves_nothing(tmp_path, archive):
+    workdir = fresh_workflow(tmp_path, archive, md5="0" * 32)
+    run = snakemake(
+        workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "epochs=1", "only=cpu"
+    )
+    assert run.returncode != 0
+    assert "md5 mismatch" in run.stderr
+    assert "expected 00000000000000000000000000000000" in run.stderr
+    resources = workdir / "resources"
+    assert not resources.exists() or not any(resources.iterdir())
+    assert not list((workdir / "results").glob("*.json"))
+
+
+def test_a_config_typo_is_rejected_before_any_job(tmp_path, archive):
+    workdir = fresh_workflow(tmp_path, archive)
+    (workdir / "typo.yaml").write_text("variants:\n  cpu:\n    batchsize: 8\n")
+    run = snakemake(workdir, "--cores", "2", "--configfile", "data.yaml", "typo.yaml")
+    assert run.returncode != 0
+    assert "config: variants.cpu: unknown key 'batchsize' (did you mean 'batch_size'?)" in (
+        run.stderr
+    )
+    assert not (workdir / "resources").exists()
