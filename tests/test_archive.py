@@ -376,3 +376,13 @@ def test_single_npy_is_not_a_cache(tmp_path):
     np.save(path, np.zeros(3))
     with pytest.raises(UserError, match="not a cifarbench cache"):
         load_cache(path)
+
+
+def test_prepare_refuses_to_write_a_cache_that_would_not_fit(tiny_archive, tmp_path, monkeypatch):
+    from cifarbench import atomic
+
+    monkeypatch.setattr(atomic, "free_bytes", lambda folder: 10 << 20)
+    data = read_archive(tiny_archive[0], expect_train=200, expect_test=50)
+    with pytest.raises(UserError, match=r"not enough free space to write .*cache.npz: need 6[45] MB, 10 MB free"):
+        save_cache(data, tmp_path / "cache.npz")
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cifarbench import download
+from cifarbench import atomic, download
 from cifarbench.download import fetch, md5sum
 from cifarbench.errors import UserError
 
@@ -230,7 +230,7 @@ def test_full_disk_is_refused_before_writing(source, dest, monkeypatch):
         asked.append(folder)
         return 10 << 20
 
-    monkeypatch.setattr(download, "free_bytes", nearly_full)
+    monkeypatch.setattr(atomic, "free_bytes", nearly_full)
     with pytest.raises(UserError, match=r"not enough free space .*need 64 MB, 10 MB free"):
         fetch(source.as_uri(), dest, BODY_MD5)
     assert asked == [dest.parent]
@@ -238,7 +238,7 @@ def test_full_disk_is_refused_before_writing(source, dest, monkeypatch):
 
 
 def test_enough_disk_space_passes(source, dest, monkeypatch):
-    monkeypatch.setattr(download, "free_bytes", lambda folder: len(BODY) + (64 << 20))
+    monkeypatch.setattr(atomic, "free_bytes", lambda folder: len(BODY) + (64 << 20))
     fetch(source.as_uri(), dest, BODY_MD5)
     assert dest.exists()
 

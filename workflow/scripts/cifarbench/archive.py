@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifarbench.atomic import atomic_path
+from cifarbench.atomic import atomic_path, check_free_space
 from cifarbench.errors import UserError
 
 FOLDER = "cifar-10-batches-py"
@@ -62,6 +62,8 @@ def read_archive(path, expect_train: int = 50000, expect_test: int = 10000) -> C
 
 def save_cache(cifar: Cifar, path) -> None:
     """Write the data set as one uncompressed .npz (loads in a fraction of a second)."""
+    arrays = (cifar.train_images, cifar.train_labels, cifar.test_images, cifar.test_labels)
+    check_free_space(Path(path).parent, sum(a.nbytes for a in arrays), f"write {path}")
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
         # A file object, not a name: np.savez would append ".npz" to the temporary name.
         np.savez(

@@ -3,9 +3,15 @@
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from cifarbench.errors import UserError
+
+MB = 1 << 20
+FREE_MARGIN_BYTES = 64 * MB  # keep some room: a disk filled to the last byte breaks other jobs
 
 
 @contextlib.contextmanager
@@ -31,3 +37,20 @@ def write_json(target: str | os.PathLike, data: object) -> None:
     """Write `data` as indented JSON, atomically."""
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space in `folder`; a module function so that tests can pretend the disk is full."""
+    return shutil.disk_usage(folder).free
+
+
+def check_free_space(folder: str | os.PathLike, size: int, purpose: str) -> None:
+    """Fail before writing `size` bytes into `folder` when they would not fit (with a margin)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    free, needed = free_bytes(folder), size + FREE_MARGIN_BYTES
+    if free < needed:
+        raise UserError(
+            f"{folder}: not enough free space to {purpose}: "
+            f"need {needed / MB:.0f} MB, {free / MB:.0f} MB free"
+        )

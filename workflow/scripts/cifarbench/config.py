@@ -10,7 +10,6 @@ import yaml
 
 from cifarbench.errors import UserError
 
-
 # Top-level keys that, when set, replace that setting in every variant.
 RUN_WIDE_OVERRIDES = ("epochs", "replicates")
 

@@ -12,7 +12,6 @@ import itertools
 import logging
 import os
 import re
-import shutil
 import ssl
 import sys
 import time
@@ -24,15 +23,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from cifarbench.atomic import atomic_path
+from cifarbench.atomic import MB, atomic_path, check_free_space
 from cifarbench.errors import UserError
 
 log = logging.getLogger("cifarbench.download")
 
 TIMEOUT_S = 60  # per blocking socket operation (connect, each read), not for the whole file
 CHUNK_BYTES = 1 << 20
-FREE_MARGIN_BYTES = 64 << 20  # keep some room: a disk filled to the last byte breaks other jobs
-MB = 1 << 20
 # HTTP codes worth retrying besides the server errors (5xx): request timeout, too many requests.
 RETRY_HTTP_CODES = {408, 429}
 # Reset, closed early, timed out: the network may do better next time.
@@ -72,11 +69,6 @@ def md5sum(path: str | Path) -> str:
         while chunk := stream.read(CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def free_bytes(folder: Path) -> int:
-    """Free space in `folder`; a module function so that tests can pretend the disk is full."""
-    return shutil.disk_usage(folder).free
 
 
 def _check_md5_text(md5: str, url: str) -> str:
@@ -138,7 +130,8 @@ def _describe(exc: BaseException | str) -> str:
 def _download_once(url: str, tmp: Path, live: bool) -> str:
     """Stream `url` into `tmp` (overwriting it); return the md5 of what was received."""
     with _open_source(url) as (source, size):
-        _check_free_space(tmp.parent, size, url)
+        if size is not None:
+            check_free_space(tmp.parent, size, f"download {url}")
         digest = hashlib.md5()
         received = 0
         meter = _Progress(url, size, live)
@@ -176,18 +169,6 @@ def _open_source(url: str) -> Iterator[tuple[BinaryIO, int | None]]:
         raise UserError(f"cannot download {url}: use https://, http://, file:// or a local path")
     with open(path, "rb") as source:  # a missing file raises here, and is not retried
         yield source, os.fstat(source.fileno()).st_size
-
-
-def _check_free_space(folder: Path, size: int | None, url: str) -> None:
-    if size is None:
-        return
-    free = free_bytes(folder)
-    needed = size + FREE_MARGIN_BYTES
-    if free < needed:
-        raise UserError(
-            f"{folder}: not enough free space to download {url}: "
-            f"need {needed / MB:.0f} MB, {free / MB:.0f} MB free"
-        )
 
 
 class _Progress:
