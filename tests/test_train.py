@@ -153,3 +153,22 @@ def test_flip_and_translate_keeps_shape_and_moves_pixels_by_at_most_the_pad():
         ]
         assert any(torch.equal(moved[:, 2:6, 2:6], c) for c in candidates)
     assert math.isfinite(out.sum().item())
+
+
+def test_gpu_out_of_memory_names_the_batch_size_and_the_memory(learnable, monkeypatch):
+    """Simulated: the failure and the figures a real CUDA device would report."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (512 << 20, 80 << 30))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device: 79 << 30)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Fake GPU")
+
+    def out_of_memory(*args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train, "train_replicate", out_of_memory)
+    with pytest.raises(UserError) as error:
+        train.run_variant("g-huge", learnable, settings(device="cuda", batch_size=65536), "cpu", 1)
+    assert str(error.value) == (
+        "variant g-huge: out of GPU memory at batch_size 65536 (net, fp32) on Fake GPU: "
+        "81920 MB total, 512 MB free, 80896 MB allocated at peak; lower batch_size"
+    )

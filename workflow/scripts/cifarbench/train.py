@@ -246,7 +246,10 @@ def run_variant(variant: str, data: Cifar, s: dict, gpu_fallback: str, threads: 
     if device is not None:
         for seed in range(s["seed"], s["seed"] + s["replicates"]):
             log.info("variant %s: seed %d on %s", variant, seed, device)
-            replicates.append(train_replicate(data, s, device, seed))
+            try:
+                replicates.append(train_replicate(data, s, device, seed))
+            except torch.cuda.OutOfMemoryError as error:
+                raise UserError(_out_of_memory(variant, s, device)) from error
     status, reason = _variant_status(replicates, reason)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -271,6 +274,18 @@ def run_variant(variant: str, data: Cifar, s: dict, gpu_fallback: str, threads: 
             "wall_time_s": time.perf_counter() - wall_start,
         },
     }
+
+
+def _out_of_memory(variant: str, s: dict, device: torch.device) -> str:
+    """Name what ran out and what there was, so the user knows which knob to turn."""
+    free, total = torch.cuda.mem_get_info(device)
+    peak = torch.cuda.max_memory_allocated(device)
+    return (
+        f"variant {variant}: out of GPU memory at batch_size {s['batch_size']} "
+        f"({s['model']}, {s['precision']}) on {torch.cuda.get_device_name(device)}: "
+        f"{total / measure.MB:.0f} MB total, {free / measure.MB:.0f} MB free, "
+        f"{peak / measure.MB:.0f} MB allocated at peak; lower batch_size"
+    )
 
 
 def _variant_status(replicates: list[dict], reason: str | None) -> tuple[str, str | None]:

@@ -1,0 +1,130 @@
+"""Faults through the real `snakemake` command: hostile or broken archives never reach
+training, and a killed training job leaves no result and is redone on the next run."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cifar_archive import hostile_pickle, write_cifar_archive
+from workflow_helpers import SNAKEMAKE, copy_workflow, snakemake, write_data_config
+
+pytestmark = pytest.mark.slow
+
+
+def workflow_for(tmp_path: Path, archive: Path, md5: str) -> Path:
+    workdir = copy_workflow(tmp_path / "wf")
+    write_data_config(workdir / "data.yaml", archive, md5, train=200, test=50)
+    return workdir
+
+
+def assert_nothing_prepared_or_trained(workdir: Path) -> None:
+    assert not (workdir / "resources" / "cifar10.npz").exists()
+    assert not list((workdir / "results").glob("*.json"))
+    leftovers = [p.name for p in (workdir / "resources").glob(".*.tmp")]
+    assert leftovers == []
+
+
+def test_hostile_pickle_with_a_matching_md5_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    archive, md5 = write_cifar_archive(
+        tmp_path / "a", 20, 5, corrupt={"payload": {"data_batch_2": hostile_pickle(marker)}}
+    )
+    workdir = workflow_for(tmp_path, archive, md5)
+    run = snakemake(workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu")
+    assert run.returncode != 0
+    assert "data_batch_2: refusing to unpickle io.open (not part of a CIFAR-10 batch)" in (
+        run.stderr
+    )
+    assert not marker.exists()
+    assert_nothing_prepared_or_trained(workdir)
+
+
+def test_truncated_archive_fails_in_prepare_with_one_line(tmp_path):
+    archive, md5 = write_cifar_archive(tmp_path / "a", 20, 5, corrupt={"truncate": 0.6})
+    workdir = workflow_for(tmp_path, archive, md5)
+    run = snakemake(workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu")
+    assert run.returncode != 0
+    cause = [line for line in run.stderr.splitlines() if line.startswith("cifarbench error:")]
+    assert len(cause) == 1 and "cifar-10-python.tar.gz" in cause[0], run.stderr[-2000:]
+    assert_nothing_prepared_or_trained(workdir)
+
+
+def test_wrong_test_set_size_is_an_error_naming_the_counts(tmp_path):
+    archive, md5 = write_cifar_archive(tmp_path / "a", 20, 5)
+    workdir = copy_workflow(tmp_path / "wf")
+    write_data_config(workdir / "data.yaml", archive, md5, train=200, test=10000)
+    run = snakemake(workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu")
+    assert run.returncode != 0
+    assert "expected 10000" in run.stderr and "50" in run.stderr
+    assert_nothing_prepared_or_trained(workdir)
+
+
+def _training_process(snakemake_process: psutil.Process, timeout: float = 120) -> psutil.Process:
+    """The Python process running workflow/scripts/train.py under this snakemake."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in snakemake_process.children(recursive=True):
+            try:
+                if any("train.py" in part for part in child.cmdline()):
+                    return child
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.2)
+    raise AssertionError("the training job never started")
+
+
+def _wait_for(path: Path, text: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{path} never said {text!r}")
+
+
+@pytest.mark.parametrize("how", ["SIGKILL the training job", "SIGINT the run (Ctrl-C)"])
+def test_an_interrupted_training_job_leaves_no_result_and_is_redone(tmp_path, how):
+    archive, md5 = write_cifar_archive(tmp_path / "a", 20, 5)
+    workdir = workflow_for(tmp_path, archive, md5)
+    args = [
+        SNAKEMAKE,
+        "--cores",
+        "2",
+        "--configfile",
+        "data.yaml",
+        "--config",
+        "only=cpu",
+        "epochs=200",
+    ]
+    run = subprocess.Popen(
+        args,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        trainer = _training_process(psutil.Process(run.pid))
+        _wait_for(workdir / "logs" / "train" / "cpu.log", "epoch 1:")
+        if how.startswith("SIGKILL"):
+            trainer.send_signal(signal.SIGKILL)
+        else:
+            os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's group
+        assert run.wait(timeout=120) != 0
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert not (workdir / "results" / "cpu.json").exists()
+    assert not list((workdir / "results").glob(".cpu.json.*"))
+    rerun = snakemake(
+        workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu", "epochs=1"
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert (workdir / "results" / "cpu.json").exists()
