@@ -3,6 +3,7 @@
 import logging
 import sys
 import time
+from typing import TextIO
 
 import torch
 
@@ -17,9 +18,15 @@ class Progress:
     waits for the device, so it happens only when a line is written.
     """
 
-    def __init__(self, epochs: int, screen_every_s: float = 0.5, log_every_s: float = 30.0):
+    def __init__(
+        self,
+        epochs: int,
+        screen: TextIO | None = None,
+        screen_every_s: float = 0.5,
+        log_every_s: float = 30.0,
+    ):
         self.epochs = epochs
-        self.screen = sys.__stderr__ if sys.__stderr__ and sys.__stderr__.isatty() else None
+        self.screen = screen or _terminal()
         self.screen_every_s, self.log_every_s = screen_every_s, log_every_s
         self.start = self.last_screen = self.last_log = time.perf_counter()
 
@@ -48,3 +55,9 @@ class Progress:
         if to_log:
             log.info(line)
             self.last_log = now
+
+
+def _terminal() -> TextIO | None:
+    """The stderr Snakemake started the job with, when a person is watching it."""
+    stderr = sys.__stderr__
+    return stderr if stderr is not None and stderr.isatty() else None
