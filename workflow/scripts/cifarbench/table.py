@@ -67,6 +67,9 @@ def to_row(result: dict) -> dict:
         "CUDA Peak Allocated (MB)": mean("cuda_peak_allocated_mb"),
         "CUDA Peak Reserved (MB)": mean("cuda_peak_reserved_mb"),
         "Throughput (images/s)": mean("throughput_img_s"),
+        "Data Wait (seconds)": mean("data_wait_s"),
+        "Job Wall Time (seconds)": result["job"]["wall_time_s"],
+        "Torch Threads": result["environment"]["torch_threads"],
         "Reason": result["reason"],
         "Settings Hash": result["settings_hash"],
     }

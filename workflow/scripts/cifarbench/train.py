@@ -309,6 +309,7 @@ SUMMARIZED = {
     "cuda_peak_allocated_mb": lambda r: r["memory"]["cuda_peak_allocated_mb"],
     "cuda_peak_reserved_mb": lambda r: r["memory"]["cuda_peak_reserved_mb"],
     "throughput_img_s": lambda r: r["throughput_img_s"],
+    "data_wait_s": lambda r: sum(epoch["data_wait_s"] for epoch in r["epochs"]),
 }
 
 
