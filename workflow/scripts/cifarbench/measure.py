@@ -6,6 +6,7 @@ import platform
 import socket
 import subprocess
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,11 @@ MB = 1024 * 1024
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (the training job's start-up overhead so far)."""
+    return time.time() - psutil.Process().create_time()
 
 
 def rss_mb() -> float:

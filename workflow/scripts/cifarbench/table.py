@@ -69,10 +69,17 @@ def to_row(result: dict) -> dict:
         "Throughput (images/s)": mean("throughput_img_s"),
         "Data Wait (seconds)": mean("data_wait_s"),
         "Job Wall Time (seconds)": result["job"]["wall_time_s"],
+        "Start to First Batch (seconds)": _first_batch(result),
         "Torch Threads": result["environment"]["torch_threads"],
         "Reason": result["reason"],
         "Settings Hash": result["settings_hash"],
     }
+
+
+def _first_batch(result: dict) -> float | None:
+    """Start-up overhead of the job: from its process start to its first training batch."""
+    replicates = result["replicates"]
+    return replicates[0]["first_batch_after_job_start_s"] if replicates else None
 
 
 def build_table(results: list[dict]) -> pd.DataFrame:

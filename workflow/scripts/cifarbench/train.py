@@ -138,6 +138,7 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler(device.type, enabled=s["precision"] == "fp16")
         self.criterion = nn.CrossEntropyLoss(label_smoothing=s["label_smoothing"])
+        self.first_batch_s = None  # seconds from the job's start to the first batch in hand
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         images = _to_device(images, self.device, self.s)
@@ -163,6 +164,8 @@ class Trainer:
         start = waiting = time.perf_counter()
         for step, (images, labels) in enumerate(self.batches):
             data_wait += time.perf_counter() - waiting
+            if self.first_batch_s is None:
+                self.first_batch_s = measure.process_age_s()
             losses[step] = self.train_step(images, labels)
             images_seen += len(labels)
             if (step + 1) % log_every == 0:
@@ -232,6 +235,7 @@ def train_replicate(data: Cifar, s: dict, device: torch.device, seed: int) -> di
         "throughput_img_s": images / training_time if training_time > 0 else None,
         "memory": {**memory.summary(), **measure.cuda_memory(device)},
         "epochs": [asdict(e) for e in epochs],
+        "first_batch_after_job_start_s": trainer.first_batch_s,
         "start": started,
         "end": measure.now_iso(),
     }
