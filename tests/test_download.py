@@ -268,9 +268,10 @@ def test_progress_auto_draws_the_line_on_a_terminal(source, dest, monkeypatch):
         def isatty(self):
             return True
 
-    monkeypatch.setattr(sys, "stderr", Terminal())
+    # The job's stderr is its log; the terminal is the stderr Snakemake started it with.
+    monkeypatch.setattr(sys, "__stderr__", Terminal())
     fetch(source.as_uri(), dest, BODY_MD5)
-    assert sys.stderr.getvalue().startswith("\r")
+    assert sys.__stderr__.getvalue().startswith("\r")
 
 
 def test_md5sum(source):

@@ -21,10 +21,11 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from cifarbench.atomic import MB, atomic_path, check_free_space
 from cifarbench.errors import UserError
+from cifarbench.progress import terminal
 
 log = logging.getLogger("cifarbench.download")
 
@@ -52,9 +53,9 @@ def fetch(
     stderr, False logs a line every 10%, None (auto) draws the line when stderr is a terminal.
     """
     expected = _check_md5_text(md5, url)
-    live = sys.stderr.isatty() if progress is None else progress
+    screen = terminal() if progress is None else (sys.stderr if progress else None)
     with atomic_path(dest) as tmp:
-        got = _with_retries(lambda: _download_once(url, tmp, live), url, retries, backoff_s)
+        got = _with_retries(lambda: _download_once(url, tmp, screen), url, retries, backoff_s)
         if got != expected:
             raise UserError(
                 f"md5 mismatch for {url}: expected {expected}, got {got} "
@@ -127,14 +128,14 @@ def _describe(exc: BaseException | str) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _download_once(url: str, tmp: Path, live: bool) -> str:
+def _download_once(url: str, tmp: Path, screen: TextIO | None) -> str:
     """Stream `url` into `tmp` (overwriting it); return the md5 of what was received."""
     with _open_source(url) as (source, size):
         if size is not None:
             check_free_space(tmp.parent, size, f"download {url}")
         digest = hashlib.md5()
         received = 0
-        meter = _Progress(url, size, live)
+        meter = _Progress(url, size, screen)
         try:
             with open(tmp, "wb") as out:
                 while chunk := source.read(CHUNK_BYTES):
@@ -172,32 +173,31 @@ def _open_source(url: str) -> Iterator[tuple[BinaryIO, int | None]]:
 
 
 class _Progress:
-    """One updating line on stderr (a terminal); otherwise a log line every 10% (or 100 MB)."""
+    """A log line every 10% (or 100 MB), and one updating line on `screen` when given."""
 
-    def __init__(self, url: str, total: int | None, live: bool):
+    def __init__(self, url: str, total: int | None, screen: TextIO | None):
         self.name = Path(urllib.parse.urlsplit(url).path).name or url
         self.total = total
-        self.live = live
+        self.screen = screen
         self.started = time.monotonic()
         self.last_draw = 0.0
         self.next_log = self._step()
         self.logged = 0
 
     def update(self, done: int) -> None:
-        if self.live:
-            if time.monotonic() - self.last_draw >= 0.1:  # redrawing costs more than it tells
-                self.last_draw = time.monotonic()
-                print(f"\r{self._text(done)}\033[K", end="", file=sys.stderr, flush=True)
-        elif done >= self.next_log:
+        if self.screen and time.monotonic() - self.last_draw >= 0.1:  # redrawing costs time
+            self.last_draw = time.monotonic()
+            print(f"\r{self._text(done)}\033[K", end="", file=self.screen, flush=True)
+        if done >= self.next_log:
             log.info("%s", self._text(done))
             self.logged = done
             while self.next_log <= done:
                 self.next_log += self._step()
 
     def close(self, done: int) -> None:
-        if self.live:
-            print(f"\r{self._text(done)}\033[K", file=sys.stderr, flush=True)
-        elif self.logged != done:
+        if self.screen:
+            print(f"\r{self._text(done)}\033[K", file=self.screen, flush=True)
+        if self.logged != done:
             log.info("%s", self._text(done))
 
     def _step(self) -> int:

@@ -3,9 +3,10 @@
 import logging
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import torch
+if TYPE_CHECKING:  # the download rule's env has no torch
+    import torch
 
 log = logging.getLogger("cifarbench.progress")
 
@@ -26,7 +27,7 @@ class Progress:
         log_every_s: float = 30.0,
     ):
         self.epochs = epochs
-        self.screen = screen or _terminal()
+        self.screen = screen or terminal()
         self.screen_every_s, self.log_every_s = screen_every_s, log_every_s
         self.start = self.last_screen = self.last_log = time.perf_counter()
 
@@ -38,7 +39,7 @@ class Progress:
             self.screen.write("\n")
             self.screen.flush()
 
-    def update(self, epoch: int, batch: int, batches: int, loss: torch.Tensor) -> None:
+    def update(self, epoch: int, batch: int, batches: int, loss: "torch.Tensor") -> None:
         now = time.perf_counter()
         to_screen = self.screen is not None and now - self.last_screen >= self.screen_every_s
         to_log = now - self.last_log >= self.log_every_s
@@ -57,7 +58,8 @@ class Progress:
             self.last_log = now
 
 
-def _terminal() -> TextIO | None:
-    """The stderr Snakemake started the job with, when a person is watching it."""
+def terminal() -> TextIO | None:
+    """The stderr Snakemake started the job with, when a person is watching it (the job's own
+    stderr goes to its log, see cifarbench.script)."""
     stderr = sys.__stderr__
     return stderr if stderr is not None and stderr.isatty() else None
