@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # no display on the machines this runs on
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from cifarbench.atomic import atomic_path
 
@@ -122,6 +123,7 @@ def loss_curves(results: list[dict], path: str) -> None:
         if result["status"] == "diverged":
             last = epochs[-1] if epochs else {"epoch": 0, "loss": float("nan")}
             axis.plot([last["epoch"]], [last["loss"]], "x", color=line.get_color(), ms=12)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("epoch")
     axis.set_ylabel("mean training loss")
     title = "Training loss per epoch"
@@ -139,12 +141,17 @@ def tradeoff(table: pd.DataFrame, path: str) -> None:
     finished = table[table["Status"] == "ok"]
     kinds = finished.apply(_kind, axis=1)
     for kind, group in finished.groupby(kinds):
-        axis.scatter(
+        several = group["Replicates"] > 1  # error bars: one standard deviation each way
+        axis.errorbar(
             group["Training Time (seconds)"],
             group["Accuracy (%)"],
+            xerr=group["Training Time Std (seconds)"].where(several, 0),
+            yerr=group["Accuracy Std (%)"].where(several, 0),
+            fmt="o",
             color=COLORS[kind],
+            markeredgecolor="black",
             label=LEGEND[kind],
-            edgecolor="black",
+            capsize=3,
             zorder=3,
         )
     for _, row in finished.iterrows():
