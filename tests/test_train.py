@@ -9,12 +9,14 @@ import yaml
 from cifar_archive import write_cifar_archive
 from cifarbench import train
 from cifarbench.archive import read_archive
+from cifarbench.config import variant_settings
 from cifarbench.contract import check_metrics
 from cifarbench.data import flip_and_translate, normalize
 from cifarbench.errors import UserError
 from workflow_helpers import REPO
 
-DEFAULTS = yaml.safe_load((REPO / "config.yaml").read_text())["defaults"]
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+DEFAULTS = CONFIG["defaults"]
 
 
 def settings(**changes) -> dict:
@@ -38,21 +40,14 @@ def test_training_learns_a_learnable_task_well_above_chance(learnable, loader):
     assert losses[-1] < losses[0]
 
 
-def test_the_recipe_path_learns(learnable):
-    s = settings(
-        model="resnet",
-        loader="tensor",
-        batch_size=50,
-        lr=0.05,
-        nesterov=True,
-        weight_decay=5e-4,
-        schedule="onecycle",
-        label_smoothing=0.1,
-        augment=True,
-        channels_last=True,
-        epochs=3,
-    )
-    assert train.train_replicate(learnable, s, torch.device("cpu"), seed=0)["accuracy_pct"] > 40
+def test_the_gpu_recipe_runs_on_the_cpu_and_learns(learnable, no_cuda):
+    """The config's g-recipe (bf16 autocast, channels_last, flip + translate, one-cycle,
+    Nesterov, label smoothing, the ResNet) falls back to the CPU and learns; its batch is cut
+    to fit the small test set."""
+    s = {**variant_settings(CONFIG, "g-recipe"), "batch_size": 50, "epochs": 3}
+    document = train.run_variant("g-recipe", learnable, s, gpu_fallback="cpu", threads=2)
+    assert document["device"]["fallback"] and document["status"] == "ok"
+    assert document["summary"]["accuracy_pct"]["mean"] > 40  # chance is 10%
 
 
 def test_one_seed_gives_bit_identical_results_on_the_cpu(learnable):
