@@ -2,11 +2,23 @@
 
 import math
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 import torch
-from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+
+# The study's ToTensor + Normalize((0.5,)*3, (0.5,)*3) of each of the 256 pixel values, computed
+# as torchvision computes it (float32: divide by 255, subtract 0.5, divide by 0.5). Indexing this
+# table with a uint8 image gives the study's numbers bit for bit, in one pass.
+PIXEL_VALUES = (np.arange(256, dtype=np.float32) / np.float32(255) - np.float32(0.5)) / np.float32(
+    0.5
+)
+
+# Samples a DataLoader worker prepares per request on the per-sample path: small batches are
+# fetched this many images at a time and split into batches before they cross to the main
+# process, so the cost of a request (indices out, a pickled batch back) is paid once per group.
+SAMPLES_PER_REQUEST = 256
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -18,7 +30,10 @@ class PerSampleDataset(Dataset):
     """The study's data path: each image is converted and normalized on its own, in a worker.
 
     The cache already holds uint8 CHW arrays, so the study's PIL round trip (array -> PIL image
-    -> ToTensor) is skipped: same numbers, less work.
+    -> ToTensor -> Normalize) becomes one lookup in `PIXEL_VALUES`: same numbers, less work.
+    Items are numpy arrays, which cross from a worker to the main process by value in the
+    worker's pipe; a tensor would cross as a new shared-memory segment per batch, which costs
+    more than the batch itself at the study's batch size.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray):
@@ -27,8 +42,40 @@ class PerSampleDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return normalize(torch.from_numpy(self.images[index])), int(self.labels[index])
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        return PIXEL_VALUES[self.images[index]], int(self.labels[index])
+
+
+class DataLoaderBatches:
+    """Iterates a DataLoader whose items are groups of batches, and yields the batches as
+    tensors (in pinned memory for a CUDA device, so that the copy to it can be asynchronous)."""
+
+    def __init__(self, loader: DataLoader, batches: int, pin: bool):
+        self.loader, self.batches, self.pin = loader, batches, pin
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for group in self.loader:
+            for images, labels in group:
+                images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+                if self.pin:
+                    images, labels = images.pin_memory(), labels.pin_memory()
+                yield images, labels
+
+
+def _collate_batches(
+    samples: list[tuple[np.ndarray, int]], batch_size: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Consecutive samples -> batches of `batch_size` (the last may be short), as numpy arrays."""
+    return [
+        (
+            np.stack([image for image, _ in samples[start : start + batch_size]]),
+            np.array([label for _, label in samples[start : start + batch_size]], dtype=np.int64),
+        )
+        for start in range(0, len(samples), batch_size)
+    ]
 
 
 def dataloader_batches(
@@ -38,17 +85,25 @@ def dataloader_batches(
     workers: int,
     device: torch.device,
     generator: torch.Generator,
-) -> DataLoader:
-    """A shuffling DataLoader as the study built it, minus avoidable overhead."""
-    return DataLoader(
-        PerSampleDataset(images, labels),
-        batch_size=batch_size,
-        shuffle=True,
+) -> DataLoaderBatches:
+    """A shuffling DataLoader as the study built it, minus avoidable overhead.
+
+    The batches are the study's: one random permutation per epoch cut into consecutive batches
+    of `batch_size`, each image transformed on its own in a worker process. Only the transport
+    differs: a worker prepares several consecutive batches per request (`SAMPLES_PER_REQUEST`).
+    """
+    dataset = PerSampleDataset(images, labels)
+    group = max(1, SAMPLES_PER_REQUEST // batch_size) * batch_size
+    loader = DataLoader(
+        dataset,
+        batch_sampler=BatchSampler(
+            RandomSampler(dataset, generator=generator), group, drop_last=False
+        ),
         num_workers=workers,
-        pin_memory=device.type == "cuda",
+        collate_fn=partial(_collate_batches, batch_size=batch_size),
         persistent_workers=workers > 0,  # forking workers anew each epoch costs seconds
-        generator=generator,
     )
+    return DataLoaderBatches(loader, math.ceil(len(dataset) / batch_size), device.type == "cuda")
 
 
 class TensorBatches:
@@ -77,25 +132,37 @@ class TensorBatches:
 
 
 def flip_and_translate(images: torch.Tensor, pad: int = 2) -> torch.Tensor:
-    """Randomly flip each image left-right and shift it by up to `pad` pixels each way.
+    """Randomly flip each image left-right and shift it by up to `pad` pixels each way, filling
+    the border by reflection.
 
-    Works on a whole batch on its device: the shift is chosen per image, then applied with one
-    masked copy per possible offset (2 * (2 * pad + 1) copies, not one per image).
+    One gather over the whole batch on its device: each output pixel's source is computed from
+    its image's flip and offsets. No per-image work, no host-device synchronization, and the
+    memory format (contiguous or channels_last) is kept.
     """
-    n, _, height, width = images.shape
-    flip = torch.rand(n, device=images.device) < 0.5
-    images = torch.where(flip[:, None, None, None], images.flip(3), images)
-    padded = F.pad(images, (pad, pad, pad, pad), mode="reflect")
-    rows = _pick_window(padded, dim=2, size=height, pad=pad)
-    return _pick_window(rows, dim=3, size=width, pad=pad)
+    n, channels, height, width = images.shape
+    device = images.device
+    flip = torch.rand(n, 1, device=device) < 0.5
+    rows = _reflect(_shifted(n, height, pad, device), height)  # (n, height)
+    cols = _reflect(_shifted(n, width, pad, device), width)  # (n, width)
+    cols = torch.where(flip, width - 1 - cols, cols)
+    pixels = height * width
+    source = (rows[:, :, None] * width + cols[:, None, :]).view(n, pixels, 1)
+    if images.is_contiguous() or not images.is_contiguous(memory_format=torch.channels_last):
+        flat = images.reshape(n, channels, pixels)
+        moved = flat.gather(2, source.view(n, 1, pixels).expand(n, channels, pixels))
+        return moved.view(n, channels, height, width)
+    flat = images.permute(0, 2, 3, 1).reshape(n, pixels, channels)  # a view: NHWC in memory
+    moved = flat.gather(1, source.expand(n, pixels, channels))
+    return moved.view(n, height, width, channels).permute(0, 3, 1, 2)
 
 
-def _pick_window(images: torch.Tensor, dim: int, size: int, pad: int) -> torch.Tensor:
-    offsets = torch.randint(0, 2 * pad + 1, (images.shape[0],), device=images.device)
-    out_shape = list(images.shape)
-    out_shape[dim] = size
-    out = images.new_empty(out_shape)
-    for offset in range(2 * pad + 1):
-        chosen = offsets == offset
-        out[chosen] = images[chosen].narrow(dim, offset, size)
-    return out
+def _shifted(n: int, size: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Positions 0..size-1 of each of n images, shifted by a random offset in [-pad, pad]."""
+    offsets = torch.randint(-pad, pad + 1, (n, 1), device=device)
+    return torch.arange(size, device=device) + offsets
+
+
+def _reflect(positions: torch.Tensor, size: int) -> torch.Tensor:
+    """Map positions up to size-1 beyond either edge back inside, as reflect padding does."""
+    positions = positions.abs()
+    return torch.where(positions >= size, 2 * (size - 1) - positions, positions)
