@@ -1,6 +1,7 @@
 """What a result needs besides its numbers: memory samples, provenance, timestamps."""
 
 import contextlib
+import importlib.metadata
 import os
 import platform
 import socket
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import psutil
 import torch
-import torchvision
 
 MB = 1024 * 1024
 
@@ -113,7 +113,7 @@ def environment() -> dict:
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": _package_version("torchvision"),
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "cuda_available": torch.cuda.is_available(),
@@ -148,6 +148,15 @@ def _git_state(folder: Path) -> tuple[str | None, bool | None]:
     except (OSError, subprocess.SubprocessError):  # not a checkout, or no git
         return None, None
     return commit, bool(status.strip())
+
+
+def _package_version(name: str) -> str | None:
+    """An installed package's version without importing it (importing torchvision alone
+    costs the training job about a second of start-up)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _snakemake_version() -> str | None:
