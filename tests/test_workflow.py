@@ -23,6 +23,16 @@ OUTPUTS = [
     "results/loss_curves.png",
     "results/accuracy_vs_time.png",
 ]
+# The study run's config; every later command on it repeats it, or Snakemake would see
+# changed params and want to rerun.
+STUDY_CONFIG = (
+    "--configfile",
+    "data.yaml",
+    "--config",
+    "epochs=1",
+    "replicates=2",
+    f"only={','.join(VARIANTS)}",
+)
 STUDY_HEADER = (
     "Optimization Technique,Training Time (seconds),Accuracy (%),Memory Usage (MB),Epochs"
 )
@@ -48,12 +58,7 @@ def study(tmp_path_factory, archive) -> Path:
         workdir,
         "--cores",
         "2",
-        "--configfile",
-        "data.yaml",
-        "--config",
-        "epochs=1",
-        "replicates=2",
-        f"only={','.join(VARIANTS)}",
+        *STUDY_CONFIG,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return workdir
@@ -118,12 +123,7 @@ def test_a_complete_workflow_has_nothing_to_do_quickly(study):
         study,
         "--cores",
         "2",
-        "--configfile",
-        "data.yaml",
-        "--config",
-        "epochs=1",
-        "replicates=2",
-        f"only={','.join(VARIANTS)}",
+        *STUDY_CONFIG,
     )
     elapsed = time.perf_counter() - start
     assert run.returncode == 0
@@ -134,12 +134,7 @@ def test_a_complete_workflow_has_nothing_to_do_quickly(study):
 def test_report_is_a_self_contained_html_with_the_figures(study):
     run = snakemake(
         study,
-        "--configfile",
-        "data.yaml",
-        "--config",
-        "epochs=1",
-        "replicates=2",
-        f"only={','.join(VARIANTS)}",
+        *STUDY_CONFIG,
         "--report",
         "results/report.html",
     )
