@@ -11,9 +11,8 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 # The study's ToTensor + Normalize((0.5,)*3, (0.5,)*3) of each of the 256 pixel values, computed
 # as torchvision computes it (float32: divide by 255, subtract 0.5, divide by 0.5). Indexing this
 # table with a uint8 image gives the study's numbers bit for bit, in one pass.
-PIXEL_VALUES = (np.arange(256, dtype=np.float32) / np.float32(255) - np.float32(0.5)) / np.float32(
-    0.5
-)
+_PIXELS = np.arange(256, dtype=np.float32)
+PIXEL_VALUES = (_PIXELS / np.float32(255) - np.float32(0.5)) / np.float32(0.5)
 
 # Samples a DataLoader worker prepares per request on the per-sample path: small batches are
 # fetched this many images at a time and split into batches before they cross to the main

@@ -64,8 +64,8 @@ class ResNet(nn.Module):
     values. BatchNorm is always on: the recipes need it, so `batch_norm` does not apply.
 
     Sizing, measured on 2 cores (bf16, channels_last, batch 128, 3 epochs): widths
-    (16, 32, 64) train at about 6,000 images/s and reach about 74.5%; a 128-wide fourth
-    stage reaches about 75% but at 30% more time per epoch; 24-wide stems cost twice the time.
+    (16, 32, 64) train at about 7,000 images/s and reach 74.6%; a fourth, 128-wide stage
+    costs 30% more time per epoch, widths (24, 48, 96) 1.8 times (docs/benchmarks.md).
     """
 
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64)):
