@@ -20,11 +20,12 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
-        raise UserError(f"config: {_field_path(error)}: {_explain(error, schema)}")
+        raise UserError(f"config: {field_path(error)}: {_explain(error, schema)}")
     _check_only(config)
 
 
-def _field_path(error: jsonschema.ValidationError) -> str:
+def field_path(error: jsonschema.ValidationError) -> str:
+    """Where in the document a schema error is, as dotted keys (`variants.cpu.lr`)."""
     return ".".join(str(part) for part in error.absolute_path) or "(top level)"
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from cifarbench.config import field_path
 from cifarbench.errors import UserError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "metrics.schema.yaml"
@@ -20,6 +21,7 @@ def check_metrics(document: dict, source: str) -> dict:
     """Return `document` unchanged, or raise UserError naming `source` and the broken field."""
     error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
     if error is not None:
-        field = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        raise UserError(f"{source}: not a cifarbench metrics file: {field}: {error.message}")
+        raise UserError(
+            f"{source}: not a cifarbench metrics file: {field_path(error)}: {error.message}"
+        )
     return document
