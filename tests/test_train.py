@@ -1,7 +1,5 @@
 """Training: it learns, it is reproducible, it stops on divergence, it never fakes a device."""
 
-import math
-
 import pytest
 import torch
 import yaml
@@ -11,7 +9,6 @@ from cifarbench import train
 from cifarbench.archive import read_archive
 from cifarbench.config import variant_settings
 from cifarbench.contract import check_metrics
-from cifarbench.data import flip_and_translate, normalize
 from cifarbench.errors import UserError
 from workflow_helpers import REPO
 
@@ -125,29 +122,6 @@ def test_gpu_variant_without_cuda_fails_at_once_when_asked(no_cuda):
 def test_onecycle_warms_up_then_decays_to_zero(step, expected):
     assert train.lr_factor(step, 100, "onecycle", warmup=0.1) == pytest.approx(expected)
     assert train.lr_factor(step, 100, "constant", warmup=0.1) == 1.0
-
-
-def test_normalize_matches_totensor_then_normalize():
-    pixels = torch.tensor([0, 51, 255], dtype=torch.uint8)
-    expected = (pixels.float() / 255 - 0.5) / 0.5
-    assert torch.allclose(normalize(pixels), expected)
-
-
-def test_flip_and_translate_keeps_shape_and_moves_pixels_by_at_most_the_pad():
-    torch.manual_seed(0)
-    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
-    out = flip_and_translate(images, pad=2)
-    assert out.shape == images.shape
-    # The centre 4x4 of each output comes from the (possibly flipped) input, shifted by <= 2.
-    for original, moved in zip(images, out, strict=True):
-        candidates = [
-            v[:, 2 + dy : 6 + dy, 2 + dx : 6 + dx]
-            for v in (original, original.flip(2))
-            for dy in range(-2, 3)
-            for dx in range(-2, 3)
-        ]
-        assert any(torch.equal(moved[:, 2:6, 2:6], c) for c in candidates)
-    assert math.isfinite(out.sum().item())
 
 
 def test_gpu_out_of_memory_names_the_batch_size_and_the_memory(learnable, monkeypatch):

@@ -22,8 +22,21 @@ def now_iso() -> str:
 
 
 def process_age_s() -> float:
-    """Seconds since this process started (the training job's start-up overhead so far)."""
-    return time.time() - psutil.Process().create_time()
+    """Seconds since this process started (the training job's start-up overhead so far).
+
+    On Linux this reads the start time in clock ticks since boot and compares it with the
+    boot-time clock, both exact to 10 ms. psutil's `create_time` adds the boot time from
+    /proc/stat, which is truncated to whole seconds, so an age taken from it reads up to a
+    second too long.
+    """
+    try:
+        stat = Path("/proc/self/stat").read_text()
+    except OSError:  # not Linux
+        return time.time() - psutil.Process().create_time()
+    # Fields after the command name, which is in parentheses and may hold spaces; the 22nd
+    # field of the line, starttime, is the 20th of these.
+    start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb() -> float:

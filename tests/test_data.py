@@ -1,0 +1,128 @@
+"""The data paths: same numbers and the same batches as the study's per-sample pipeline."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torchvision import transforms
+
+from cifarbench.data import (
+    PIXEL_VALUES,
+    TensorBatches,
+    dataloader_batches,
+    flip_and_translate,
+    normalize,
+)
+
+STUDY_TRANSFORM = transforms.Compose(
+    [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+)
+
+
+class StudyDataset(Dataset):
+    """The study's procedure, as the benchmark's reference runs it: uint8 HWC -> PIL -> tensor."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = Image.fromarray(self.images[index].transpose(1, 2, 0))
+        return STUDY_TRANSFORM(image), int(self.labels[index])
+
+
+def random_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n uint8 CHW images and labels, as the cache holds them."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+    return images, rng.integers(0, 10, size=n).astype(np.int64)
+
+
+def test_pixel_table_equals_torchvision_for_every_pixel_value():
+    every_value = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    image = np.stack([every_value, every_value.T, every_value[::-1]])  # CHW
+    expected = STUDY_TRANSFORM(Image.fromarray(image.transpose(1, 2, 0)))
+    assert torch.equal(torch.from_numpy(PIXEL_VALUES[image]), expected)  # bit for bit
+
+
+def test_normalize_on_the_device_equals_torchvision_for_every_pixel_value():
+    every_value = np.arange(256, dtype=np.uint8).reshape(1, 16, 16).repeat(3, axis=0)
+    expected = STUDY_TRANSFORM(Image.fromarray(every_value.transpose(1, 2, 0)))
+    assert torch.equal(normalize(torch.from_numpy(every_value)), expected)
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+@pytest.mark.parametrize("batch_size", [4, 5, 64, 300])
+def test_grouped_loader_yields_the_study_loaders_batches(batch_size, workers):
+    """Fetching several batches per worker request changes neither the order, the batch
+    boundaries nor the numbers: two epochs equal a stock per-sample DataLoader's, bit for bit."""
+    images, labels = random_images(700)
+    seed = 3
+    ours = dataloader_batches(
+        images,
+        labels,
+        batch_size,
+        workers,
+        torch.device("cpu"),
+        torch.Generator().manual_seed(seed),
+    )
+    dataset = StudyDataset(images, labels)
+    study = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)),
+    )
+    assert len(ours) == len(study) == math.ceil(700 / batch_size)
+    for _ in range(2):  # the second epoch draws a new order from the same generator
+        pairs = list(zip(ours, study, strict=True))
+        for (our_images, our_labels), (study_images, study_labels) in pairs:
+            assert torch.equal(our_labels, study_labels)
+            assert torch.equal(our_images, study_images)
+
+
+def test_tensor_batches_cover_the_set_once_per_epoch_in_a_new_order():
+    images, labels = random_images(103)
+    batches = TensorBatches(
+        images, labels, 10, torch.device("cpu"), torch.Generator().manual_seed(0)
+    )
+    epochs = [[(x.clone(), y.clone()) for x, y in batches] for _ in range(2)]
+    for epoch in epochs:
+        assert [len(y) for _, y in epoch] == [10] * 10 + [3]
+        seen = torch.cat([x for x, _ in epoch])
+        expected = normalize(torch.from_numpy(images))
+        assert torch.equal(seen.sort(dim=0).values, expected.sort(dim=0).values)
+    assert not torch.equal(epochs[0][0][0], epochs[1][0][0])
+
+
+def test_flip_and_translate_keeps_shape_and_moves_pixels_by_at_most_the_pad():
+    torch.manual_seed(0)
+    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    out = flip_and_translate(images, pad=2)
+    assert out.shape == images.shape
+    # The centre 4x4 of each output comes from the (possibly flipped) input, shifted by <= 2.
+    for original, moved in zip(images, out, strict=True):
+        candidates = [
+            v[:, 2 + dy : 6 + dy, 2 + dx : 6 + dx]
+            for v in (original, original.flip(2))
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+        ]
+        assert any(torch.equal(moved[:, 2:6, 2:6], c) for c in candidates)
+    assert math.isfinite(out.sum().item())
+
+
+def test_flip_and_translate_keeps_channels_last_and_moves_the_same_pixels():
+    images = normalize(torch.from_numpy(random_images(16)[0]))
+    torch.manual_seed(1)
+    contiguous = flip_and_translate(images)
+    torch.manual_seed(1)
+    channels_last = flip_and_translate(images.contiguous(memory_format=torch.channels_last))
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert contiguous.is_contiguous()
+    assert torch.equal(channels_last, contiguous)
+    assert not torch.equal(contiguous, images)  # something moved
