@@ -24,10 +24,9 @@ def now_iso() -> str:
 def process_age_s() -> float:
     """Seconds since this process started (the training job's start-up overhead so far).
 
-    On Linux this reads the start time in clock ticks since boot and compares it with the
-    boot-time clock, both exact to 10 ms. psutil's `create_time` adds the boot time from
-    /proc/stat, which is truncated to whole seconds, so an age taken from it reads up to a
-    second too long.
+    On Linux this reads the start time in clock ticks since boot (10 ms each) and compares
+    it with the boot-time clock. psutil's `create_time` adds the boot time from /proc/stat,
+    which is truncated to whole seconds, so an age taken from it reads up to a second long.
     """
     try:
         stat = Path("/proc/self/stat").read_text()
