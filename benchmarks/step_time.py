@@ -1,14 +1,17 @@
-"""Time per optimizer step of config variants at several thread counts, interleaved.
+"""Time per optimizer step of config variants, interleaved, at one thread count.
 
 Each variant's Trainer (the training job's own loop) passes over the first --images training
-images once per round at each thread count in turn, so a slow spell on a shared machine hits
-every configuration alike. Prints the milliseconds per step of every pass, then the medians.
+images once per round, the variants in turn, so a slow spell on a shared machine hits each
+alike. Prints the milliseconds per step of every pass and their median. Compare thread counts
+by alternating processes, one count each: switching counts inside one process flatters the
+larger one (the idle OpenMP threads keep spinning).
 
-    .venv/bin/python benchmarks/step_time.py --cache resources/cifar10.npz --variants cpu,cpu-fast
+    .venv/bin/python benchmarks/step_time.py --cache resources/cifar10.npz --threads 1
 """
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import time
@@ -30,9 +33,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", required=True, help="the prepared cache (cifar10.npz)")
     parser.add_argument("--variants", default="cpu,cpu-fast", help="comma-separated")
-    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--images", type=int, default=8000, help="training images per pass")
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -42,26 +45,26 @@ def main() -> None:
         train_images=data.train_images[: args.images],
         train_labels=data.train_labels[: args.images],
     )
-    threads = [int(n) for n in args.threads.split(",")]
-    times: dict[tuple[str, int], list[float]] = {}
+    torch.set_num_threads(args.threads)
+    trainers = {}
     for variant in args.variants.split(","):
         settings = variant_settings(config, variant)
-        _, onednn = cpu_settings(settings, torch.device("cpu"), 1)
-        torch.backends.mkldnn.enabled = onednn  # as the training job sets it
-        trainer = Trainer(data, settings, torch.device("cpu"), settings["seed"])
-        with Progress(1, screen=None) as progress:
-            trainer.train_epoch(1, progress)  # warm-up: allocator, worker start
-            for _ in range(args.rounds):
-                for n in threads:
-                    torch.set_num_threads(n)
-                    start = time.perf_counter()
-                    trainer.train_epoch(1, progress)
-                    ms = (time.perf_counter() - start) / len(trainer.batches) * 1000
-                    times.setdefault((variant, n), []).append(ms)
-    for (variant, n), passes in times.items():
+        trainers[variant] = Trainer(data, settings, torch.device("cpu"), settings["seed"])
+    times: dict[str, list[float]] = {variant: [] for variant in trainers}
+    with Progress(1, screen=None) as progress:
+        for round_ in range(args.rounds + 1):  # round 0 warms up: allocator, workers
+            for variant, trainer in trainers.items():
+                _, onednn = cpu_settings(trainer.s, torch.device("cpu"), args.threads)
+                torch.backends.mkldnn.enabled = onednn  # as the training job sets it
+                start = time.perf_counter()
+                trainer.train_epoch(1, progress)
+                if round_:
+                    steps = len(trainer.batches)
+                    times[variant].append((time.perf_counter() - start) / steps * 1000)
+    for variant, passes in times.items():
         print(
-            f"{variant:<16} {n} threads  median {statistics.median(passes):.3f} ms/step  "
-            f"passes {' '.join(f'{t:.3f}' for t in passes)}"
+            f"{variant:<16} {args.threads} threads  median {statistics.median(passes):.3f} "
+            f"ms/step  passes {' '.join(f'{t:.3f}' for t in passes)}"
         )
 
 
