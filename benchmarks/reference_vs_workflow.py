@@ -10,7 +10,8 @@ SGD lr 0.001 momentum 0.9, cross-entropy, shuffled batches, --epochs epochs):
              study ran it, unless --reference-threads says otherwise.
   default    the workflow's job for the `cpu` variant: cifarbench.train.run_variant with the
              config's defaults (the seed-faithful DataLoader path).
-  fast       the same with `loader: tensor` (the `cpu-fast` variant).
+  fast       the same for the `cpu-fast` variant (the whole-set tensor path and the
+             handwritten backward pass).
 
 Each arm runs in its own Python process, one after the other, so that thread settings, worker
 processes and memory do not leak from one into the next. Training time spans the epoch loop in
@@ -165,7 +166,7 @@ def run_reference(args: argparse.Namespace) -> dict:
 # --- the workflow's code -----------------------------------------------------------------------
 
 
-def run_workflow(args: argparse.Namespace, changes: dict) -> dict:
+def run_workflow(args: argparse.Namespace, variant: str) -> dict:
     import logging
 
     import yaml
@@ -176,11 +177,11 @@ def run_workflow(args: argparse.Namespace, changes: dict) -> dict:
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    settings = {**variant_settings(config, "cpu"), **changes}
+    settings = variant_settings(config, variant)
     settings.update(epochs=args.epochs, seed=args.seed, replicates=1)
     # As a Snakemake job given every core of this machine (train_threads: null).
     threads = len(os.sched_getaffinity(0))
-    metrics = run_variant(f"cpu-{args.arm}", load_cache(args.cache), settings, "cpu", threads)
+    metrics = run_variant(variant, load_cache(args.cache), settings, "cpu", threads)
     summary = metrics["summary"]
     return {
         "arm": args.arm,
@@ -192,8 +193,8 @@ def run_workflow(args: argparse.Namespace, changes: dict) -> dict:
 
 ARM_RUNNERS = {
     "reference": run_reference,
-    "default": lambda args: run_workflow(args, {}),
-    "fast": lambda args: run_workflow(args, {"loader": "tensor"}),
+    "default": lambda args: run_workflow(args, "cpu"),
+    "fast": lambda args: run_workflow(args, "cpu-fast"),
 }
 
 

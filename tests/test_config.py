@@ -83,6 +83,23 @@ def _set(config: dict, path: str, value) -> dict:
         ("gpu_fallback", "maybe", "gpu_fallback: 'maybe' is not one of"),
         ("data.md5", "abc", "data.md5: 'abc' does not match"),
         ("epochs", 0, "epochs: 0 is less than the minimum of 1"),
+        ("variants.cpu.backward", "manual", "variants.cpu.backward: 'manual' is not one of"),
+        (
+            "variants.cpu-fast.model",
+            "resnet",
+            'variants.cpu-fast: backward: handwritten needs model: "net" (it has model: "resnet")',
+        ),
+        (
+            "defaults.label_smoothing",
+            0.1,
+            "variants.cpu-fast: backward: handwritten needs label_smoothing: 0 (it has "
+            "label_smoothing: 0.1)",
+        ),
+        (
+            "variants.cpu-fast.precision",
+            "bf16",
+            'needs precision: "fp32" (it has precision: "bf16")',
+        ),
     ],
 )
 def test_bad_config_is_rejected_with_the_field_path(config, path, value, message):

@@ -13,6 +13,17 @@ from cifarbench.errors import UserError
 # Top-level keys that, when set, replace that setting in every variant.
 RUN_WIDE_OVERRIDES = ("epochs", "replicates")
 
+# `backward: handwritten` is the study's Net written out, trained in float32 on plain
+# cross-entropy (cifarbench/handwritten.py): the settings it needs.
+HANDWRITTEN_NEEDS = {
+    "model": "net",
+    "batch_norm": False,
+    "precision": "fp32",
+    "label_smoothing": 0,
+    "channels_last": False,
+    "compile": False,
+}
+
 
 def validate_config(config: dict, schema_path: str | Path) -> None:
     """Raise UserError with the offending field's path when `config` breaks the schema."""
@@ -22,6 +33,8 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     if error is not None:
         raise UserError(f"config: {field_path(error)}: {_explain(error, schema)}")
     _check_only(config)
+    for variant in config["variants"]:
+        _check_handwritten(variant, variant_settings(config, variant))
 
 
 def field_path(error: jsonschema.ValidationError) -> str:
@@ -50,6 +63,18 @@ def _check_only(config: dict) -> None:
     if unknown:
         known = ", ".join(config["variants"])
         raise UserError(f"config: only: unknown variant {', '.join(unknown)}; known: {known}")
+
+
+def _check_handwritten(variant: str, settings: dict) -> None:
+    if settings["backward"] != "handwritten":
+        return
+    wrong = [key for key, value in HANDWRITTEN_NEEDS.items() if settings[key] != value]
+    if wrong:
+        needs = ", ".join(f"{key}: {json.dumps(HANDWRITTEN_NEEDS[key])}" for key in wrong)
+        has = ", ".join(f"{key}: {json.dumps(settings[key])}" for key in wrong)
+        raise UserError(
+            f"config: variants.{variant}: backward: handwritten needs {needs} (it has {has})"
+        )
 
 
 def selected_variants(config: dict) -> list[str]:

@@ -17,6 +17,7 @@ from cifarbench.archive import Cifar
 from cifarbench.config import settings_hash
 from cifarbench.data import TensorBatches, dataloader_batches, flip_and_translate, normalize
 from cifarbench.errors import UserError
+from cifarbench.handwritten import HandwrittenNet
 from cifarbench.models import make_net
 from cifarbench.progress import Progress
 
@@ -138,6 +139,7 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.step_model = torch.compile(model) if s["compile"] else model
+        self.handwritten = HandwrittenNet(model) if s["backward"] == "handwritten" else None
         self.batches = make_batches(data, s, device, torch.Generator().manual_seed(seed))
         self.optimizer = make_optimizer(model, s)
         total_steps = s["epochs"] * len(self.batches)
@@ -154,10 +156,13 @@ class Trainer:
         labels = labels.to(self.device, non_blocking=True)
         if self.s["augment"]:
             images = flip_and_translate(images)
-        with _autocast(self.device, self.s):
-            loss = self.criterion(self.step_model(images), labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        if self.handwritten is not None:
+            loss = self.handwritten.loss_and_gradients(images, labels)
+        else:
+            with _autocast(self.device, self.s):
+                loss = self.criterion(self.step_model(images), labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()

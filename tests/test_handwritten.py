@@ -1,0 +1,85 @@
+"""The handwritten backward pass: Net's gradients without autograd, the same bit for bit."""
+
+import pytest
+import torch
+import yaml
+
+from cifar_archive import write_cifar_archive
+from cifarbench import train
+from cifarbench.archive import read_archive
+from cifarbench.handwritten import HandwrittenNet
+from cifarbench.models import make_net
+from cifarbench.progress import Progress
+from workflow_helpers import REPO
+
+DEFAULTS = yaml.safe_load((REPO / "config.yaml").read_text())["defaults"]
+
+
+def _autograd_gradients(net, images, labels):
+    net.zero_grad(set_to_none=True)
+    loss = torch.nn.functional.cross_entropy(net(images), labels)
+    loss.backward()
+    return loss, {name: p.grad.clone() for name, p in net.named_parameters()}
+
+
+@pytest.mark.parametrize("batch", [1, 4, 7])
+def test_loss_and_every_gradient_equal_autograds_bit_for_bit(batch):
+    torch.manual_seed(batch)
+    net = make_net("net")
+    images, labels = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    expected_loss, expected = _autograd_gradients(net, images, labels)
+    net.zero_grad(set_to_none=True)
+
+    loss = HandwrittenNet(net).loss_and_gradients(images, labels)
+
+    assert torch.equal(loss, expected_loss.detach())
+    for name, param in net.named_parameters():
+        assert torch.equal(param.grad, expected[name]), name
+
+
+def test_it_builds_no_autograd_graph():
+    net = make_net("net")
+    loss = HandwrittenNet(net).loss_and_gradients(torch.randn(4, 3, 32, 32), torch.arange(4))
+    assert loss.grad_fn is None and not loss.requires_grad
+
+
+@pytest.mark.parametrize(
+    "model,batch_norm", [("net", True), ("simplecnn", False), ("resnet", False)]
+)
+def test_it_refuses_any_model_but_nets_plain_form(model, batch_norm):
+    with pytest.raises(ValueError, match="Net's, without batch norm"):
+        HandwrittenNet(make_net(model, batch_norm))
+
+
+@pytest.fixture(scope="module")
+def learnable(tmp_path_factory):
+    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("learnable"), 20, 10)
+    return read_archive(archive, expect_train=200, expect_test=100)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"loader": "tensor"},  # the cpu-fast variant's settings
+        {"loader": "dataloader", "workers": 0, "nesterov": True, "weight_decay": 5e-4,
+         "schedule": "onecycle", "augment": True, "batch_size": 5},
+    ],
+)  # fmt: skip
+def test_training_with_it_is_training_with_autograd_bit_for_bit(learnable, changes):
+    """A whole run, through the training job's own loop: same per-epoch losses, same
+    accuracy, same final weights."""
+    runs = {}
+    for backward in ("autograd", "handwritten"):
+        s = {**DEFAULTS, **changes, "backward": backward, "epochs": 2, "lr": 0.01}
+        trainer = train.Trainer(learnable, s, torch.device("cpu"), seed=3)
+        assert (trainer.handwritten is not None) == (backward == "handwritten")
+        with Progress(2) as progress:
+            losses = [trainer.train_epoch(epoch, progress).loss for epoch in (1, 2)]
+        accuracy = train.evaluate(
+            trainer.model, learnable.test_images, learnable.test_labels, trainer.device, s
+        )
+        runs[backward] = losses, accuracy, trainer.model.state_dict()
+    (losses, accuracy, weights), (hw_losses, hw_accuracy, hw_weights) = runs.values()
+    assert hw_losses == losses and hw_accuracy == accuracy
+    assert all(torch.equal(hw_weights[name], weights[name]) for name in weights)
+    assert losses[1] < losses[0]  # it trained
