@@ -7,12 +7,14 @@ import yaml
 from cifar_archive import write_cifar_archive
 from cifarbench import train
 from cifarbench.archive import read_archive
+from cifarbench.config import variant_settings
 from cifarbench.handwritten import HandwrittenNet
 from cifarbench.models import make_net
 from cifarbench.progress import Progress
 from workflow_helpers import REPO
 
-DEFAULTS = yaml.safe_load((REPO / "config.yaml").read_text())["defaults"]
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+DEFAULTS = CONFIG["defaults"]
 
 
 def _autograd_gradients(net, images, labels):
@@ -57,29 +59,37 @@ def learnable(tmp_path_factory):
     return read_archive(archive, expect_train=200, expect_test=100)
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"loader": "tensor"},  # the cpu-fast variant's settings
-        {"loader": "dataloader", "workers": 0, "nesterov": True, "weight_decay": 5e-4,
-         "schedule": "onecycle", "augment": True, "batch_size": 5},
-    ],
-)  # fmt: skip
-def test_training_with_it_is_training_with_autograd_bit_for_bit(learnable, changes):
-    """A whole run, through the training job's own loop: same per-epoch losses, same
-    accuracy, same final weights."""
-    runs = {}
-    for backward in ("autograd", "handwritten"):
-        s = {**DEFAULTS, **changes, "backward": backward, "epochs": 2, "lr": 0.01}
-        trainer = train.Trainer(learnable, s, torch.device("cpu"), seed=3)
-        assert (trainer.handwritten is not None) == (backward == "handwritten")
-        with Progress(2) as progress:
-            losses = [trainer.train_epoch(epoch, progress).loss for epoch in (1, 2)]
-        accuracy = train.evaluate(
-            trainer.model, learnable.test_images, learnable.test_labels, trainer.device, s
-        )
-        runs[backward] = losses, accuracy, trainer.model.state_dict()
-    (losses, accuracy, weights), (hw_losses, hw_accuracy, hw_weights) = runs.values()
-    assert hw_losses == losses and hw_accuracy == accuracy
-    assert all(torch.equal(hw_weights[name], weights[name]) for name in weights)
+def _train(data, s: dict) -> tuple[list[float], float, dict]:
+    """Two epochs through the training job's own loop: per-epoch losses, accuracy, weights."""
+    trainer = train.Trainer(data, s, torch.device("cpu"), seed=3)
+    assert (trainer.handwritten is not None) == (s["backward"] == "handwritten")
+    with Progress(2) as progress:
+        losses = [trainer.train_epoch(epoch, progress).loss for epoch in (1, 2)]
+    accuracy = train.evaluate(trainer.model, data.test_images, data.test_labels, trainer.device, s)
+    return losses, accuracy, trainer.model.state_dict()
+
+
+def _assert_same_training(first, second) -> None:
+    (losses, accuracy, weights), (other_losses, other_accuracy, other_weights) = first, second
+    assert other_losses == losses and other_accuracy == accuracy
+    assert all(torch.equal(other_weights[name], weights[name]) for name in weights)
     assert losses[1] < losses[0]  # it trained
+
+
+def test_training_with_it_is_training_with_autograd_bit_for_bit(learnable):
+    s = {**DEFAULTS, "workers": 0, "nesterov": True, "weight_decay": 5e-4, "lr": 0.01}
+    s.update(schedule="onecycle", augment=True, batch_size=5, epochs=2)
+    _assert_same_training(
+        _train(learnable, {**s, "backward": "autograd"}),
+        _train(learnable, {**s, "backward": "handwritten"}),
+    )
+
+
+def test_the_fast_variant_trains_exactly_as_the_studys(learnable):
+    """`cpu-fast` (whole-set tensor, handwritten backward pass) against `cpu` (DataLoader with
+    2 workers, autograd): the same batches and the same arithmetic."""
+    changes = {"epochs": 2, "lr": 0.01}
+    _assert_same_training(
+        _train(learnable, {**variant_settings(CONFIG, "cpu"), **changes}),
+        _train(learnable, {**variant_settings(CONFIG, "cpu-fast"), **changes}),
+    )
