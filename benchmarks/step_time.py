@@ -7,6 +7,9 @@ by alternating processes, one count each: switching counts inside one process fl
 larger one (the idle OpenMP threads keep spinning).
 
     .venv/bin/python benchmarks/step_time.py --cache resources/cifar10.npz --threads 1
+
+A variant may change settings after a slash, to time one change on its own:
+`--variants cpu-fast/backward=autograd,cpu-fast`.
 """
 
 import argparse
@@ -32,7 +35,11 @@ from cifarbench.train import Trainer, cpu_settings  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", required=True, help="the prepared cache (cifar10.npz)")
-    parser.add_argument("--variants", default="cpu,cpu-fast", help="comma-separated")
+    parser.add_argument(
+        "--variants",
+        default="cpu,cpu-fast",
+        help="comma-separated; a variant may change settings: cpu-fast/backward=autograd",
+    )
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--images", type=int, default=8000, help="training images per pass")
     parser.add_argument("--rounds", type=int, default=3)
@@ -47,9 +54,9 @@ def main() -> None:
     )
     torch.set_num_threads(args.threads)
     trainers = {}
-    for variant in args.variants.split(","):
-        settings = variant_settings(config, variant)
-        trainers[variant] = Trainer(data, settings, torch.device("cpu"), settings["seed"])
+    for spec in args.variants.split(","):
+        settings = spec_settings(config, spec)
+        trainers[spec] = Trainer(data, settings, torch.device("cpu"), settings["seed"])
     times: dict[str, list[float]] = {variant: [] for variant in trainers}
     with Progress(1, screen=None) as progress:
         for round_ in range(args.rounds + 1):  # round 0 warms up: allocator, workers
@@ -63,9 +70,21 @@ def main() -> None:
                     times[variant].append((time.perf_counter() - start) / steps * 1000)
     for variant, passes in times.items():
         print(
-            f"{variant:<16} {args.threads} threads  median {statistics.median(passes):.3f} "
+            f"{variant:<28} {args.threads} threads  median {statistics.median(passes):.3f} "
             f"ms/step  passes {' '.join(f'{t:.3f}' for t in passes)}"
         )
+
+
+def spec_settings(config: dict, spec: str) -> dict:
+    """Settings of `variant[/key=value...]`: the variant's, with those keys changed."""
+    variant, *changes = spec.split("/")
+    settings = variant_settings(config, variant)
+    for change in changes:
+        key, value = change.split("=", 1)
+        if key not in settings:
+            raise SystemExit(f"{spec}: unknown setting {key!r}")
+        settings[key] = yaml.safe_load(value)
+    return settings
 
 
 if __name__ == "__main__":
