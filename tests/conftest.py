@@ -5,9 +5,17 @@ from pathlib import Path
 import pytest
 
 from cifar_archive import write_cifar_archive
+from cifarbench.archive import Cifar, read_archive
 
 
 @pytest.fixture
 def tiny_archive(tmp_path: Path) -> tuple[Path, str]:
     """(path, md5) of a 200-train / 50-test image archive in the official layout and encoding."""
     return write_cifar_archive(tmp_path / "tiny", train_per_class=20, test_per_class=5)
+
+
+@pytest.fixture(scope="session")
+def learnable(tmp_path_factory) -> Cifar:
+    """A small archive, read, whose classes a CNN can tell apart in a few epochs."""
+    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("learnable"), 40, 10)
+    return read_archive(archive, expect_train=400, expect_test=100)

@@ -4,18 +4,17 @@ import copy
 import re
 
 import pytest
-import yaml
 
 from cifarbench.config import selected_variants, validate_config, variant_settings
 from cifarbench.errors import UserError
-from workflow_helpers import REPO
+from workflow_helpers import REPO, shipped_config
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 @pytest.fixture
 def config() -> dict:
-    return yaml.safe_load((REPO / "config.yaml").read_text())
+    return shipped_config()
 
 
 def test_shipped_config_is_valid_and_holds_the_study_variants(config):

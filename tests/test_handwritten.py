@@ -2,18 +2,15 @@
 
 import pytest
 import torch
-import yaml
 
-from cifar_archive import write_cifar_archive
 from cifarbench import train
-from cifarbench.archive import read_archive
 from cifarbench.config import variant_settings
 from cifarbench.handwritten import HandwrittenNet
 from cifarbench.models import make_net
 from cifarbench.progress import Progress
-from workflow_helpers import REPO
+from workflow_helpers import shipped_config
 
-CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+CONFIG = shipped_config()
 DEFAULTS = CONFIG["defaults"]
 
 
@@ -51,12 +48,6 @@ def test_it_builds_no_autograd_graph():
 def test_it_refuses_any_model_but_nets_plain_form(model, batch_norm):
     with pytest.raises(ValueError, match="Net's, without batch norm"):
         HandwrittenNet(make_net(model, batch_norm))
-
-
-@pytest.fixture(scope="module")
-def learnable(tmp_path_factory):
-    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("learnable"), 20, 10)
-    return read_archive(archive, expect_train=200, expect_test=100)
 
 
 def _train(data, s: dict) -> tuple[list[float], float, dict]:

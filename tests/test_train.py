@@ -4,29 +4,19 @@ import os
 
 import pytest
 import torch
-import yaml
 
-from cifar_archive import write_cifar_archive
 from cifarbench import train
-from cifarbench.archive import read_archive
 from cifarbench.config import variant_settings
 from cifarbench.contract import check_metrics
 from cifarbench.errors import UserError
-from workflow_helpers import REPO
+from workflow_helpers import shipped_config
 
-CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+CONFIG = shipped_config()
 DEFAULTS = CONFIG["defaults"]
 
 
 def settings(**changes) -> dict:
     return {**DEFAULTS, **changes}
-
-
-@pytest.fixture(scope="module")
-def learnable(tmp_path_factory):
-    """A small archive whose classes a CNN can tell apart in a few epochs."""
-    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("learnable"), 40, 10)
-    return read_archive(archive, expect_train=400, expect_test=100)
 
 
 @pytest.mark.parametrize("loader", ["dataloader", "tensor"])

@@ -12,6 +12,11 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "envs", "profiles"]
 
 
+def shipped_config() -> dict:
+    """The repository's config.yaml, parsed afresh (a test may change its copy)."""
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
 def copy_workflow(dest: Path) -> Path:
     """A fresh copy of the workflow, so each test's results/ and resources/ are its own."""
     dest.mkdir(parents=True, exist_ok=True)
