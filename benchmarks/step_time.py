@@ -16,20 +16,21 @@ import argparse
 import dataclasses
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+from cifarbench import runtime
+from cifarbench.archive import load_cache
+from cifarbench.config import variant_settings
+from cifarbench.loop import Trainer
+from cifarbench.progress import Progress
+from cifarbench.settings import Settings
 
-from cifarbench.archive import load_cache  # noqa: E402
-from cifarbench.config import variant_settings  # noqa: E402
-from cifarbench.progress import Progress  # noqa: E402
-from cifarbench.train import Trainer, cpu_settings  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
 
 
 def main() -> None:
@@ -56,15 +57,14 @@ def main() -> None:
     trainers = {}
     for spec in args.variants.split(","):
         settings = spec_settings(config, spec)
-        trainers[spec] = Trainer(data, settings, torch.device("cpu"), settings["seed"])
+        trainers[spec] = Trainer(data, Settings(**settings), CPU, settings["seed"])
     times: dict[str, list[float]] = {variant: [] for variant in trainers}
     with Progress(1, screen=None) as progress:
         for round_ in range(args.rounds + 1):  # round 0 warms up: allocator, workers
             for variant, trainer in trainers.items():
-                _, onednn = cpu_settings(trainer.s, torch.device("cpu"), args.threads)
-                torch.backends.mkldnn.enabled = onednn  # as the training job sets it
-                start = time.perf_counter()
-                trainer.train_epoch(1, progress)
+                with runtime.backends(trainer.settings, CPU):  # as the training job sets them
+                    start = time.perf_counter()
+                    trainer.train_epoch(1, progress)
                 if round_:
                     steps = len(trainer.batches)
                     times[variant].append((time.perf_counter() - start) / steps * 1000)

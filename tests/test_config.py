@@ -37,7 +37,7 @@ def test_shipped_config_is_valid_and_holds_the_study_variants(config):
 def test_study_defaults_are_the_reports_procedure(config):
     s = variant_settings(config, "cpu")
     assert (s["model"], s["optimizer"], s["lr"], s["momentum"]) == ("net", "sgd", 0.001, 0.9)
-    assert (s["batch_size"], s["workers"], s["epochs"], s["loader"]) == (4, 2, 10, "dataloader")
+    assert (s["batch_size"], s["workers"], s["epochs"], s["loader"]) == (4, 2, 10, "torchvision")
     assert variant_settings(config, "g-torch.cuda.amp")["precision"] == "fp16"
     assert variant_settings(config, "g-b16w8")["workers"] == 8
 

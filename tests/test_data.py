@@ -6,16 +6,20 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from cifarbench.archive import Cifar
 from cifarbench.data import (
     PIXEL_VALUES,
     TensorBatches,
-    dataloader_batches,
+    TorchvisionDataset,
     flip_and_translate,
+    grouped_batches,
+    make_batches,
     normalize,
 )
+from cifarbench.settings import Settings
 
 CPU = torch.device("cpu")
 STUDY_TRANSFORM = transforms.Compose(
@@ -57,20 +61,36 @@ def test_normalize_on_the_device_equals_torchvision_for_every_pixel_value():
     assert torch.equal(normalize(torch.from_numpy(every_value)), expected)
 
 
-def study_loader(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
-    """The study's shuffling DataLoader over the PIL transform, its order drawn from `seed`."""
+def study_loader(images: np.ndarray, labels: np.ndarray, batch_size: int, workers: int = 0):
+    """The study's shuffling DataLoader over the PIL transform; its order from the global RNG."""
     dataset = StudyDataset(images, labels)
-    sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
 
 
-def assert_same_two_epochs(ours, study) -> None:
-    """Two epochs equal, bit for bit: the second draws a new order from the same generator."""
-    for _ in range(2):
-        pairs = list(zip(ours, study, strict=True))
+def assert_same_two_epochs(ours, study, seed: int = 3) -> None:
+    """Two epochs equal, bit for bit, each drawing its order from the global RNG as seeded,
+    and leaving the RNG where the study's loader leaves it."""
+    torch.manual_seed(seed)
+    ours_epochs = [list(ours) for _ in range(2)]
+    after_ours = torch.get_rng_state()
+    torch.manual_seed(seed)
+    study_epochs = [list(study) for _ in range(2)]
+    assert torch.equal(after_ours, torch.get_rng_state())
+    for our_epoch, study_epoch in zip(ours_epochs, study_epochs, strict=True):
+        pairs = list(zip(our_epoch, study_epoch, strict=True))
         for (our_images, our_labels), (study_images, study_labels) in pairs:
             assert torch.equal(our_labels, study_labels)
             assert torch.equal(our_images, study_images)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_torchvision_loader_is_the_studys_dataloader(workers):
+    images, labels = random_images(300)
+    settings = Settings(batch_size=4, workers=workers)
+    ours = make_batches_for(images, labels, settings)
+    assert isinstance(ours.dataset, TorchvisionDataset) and ours.num_workers == workers
+    assert not ours.pin_memory and not ours.persistent_workers
+    assert_same_two_epochs(ours, study_loader(images, labels, 4, workers))
 
 
 @pytest.mark.parametrize("workers", [0, 1, 2])
@@ -79,9 +99,8 @@ def test_grouped_loader_yields_the_study_loaders_batches(batch_size, workers):
     """Fetching several batches per worker request changes neither the order, the batch
     boundaries nor the numbers."""
     images, labels = random_images(700)
-    generator = torch.Generator().manual_seed(3)
-    ours = dataloader_batches(images, labels, batch_size, workers, CPU, generator)
-    study = study_loader(images, labels, batch_size, seed=3)
+    ours = grouped_batches(images, labels, Settings(batch_size=batch_size, workers=workers))
+    study = study_loader(images, labels, batch_size)
     assert len(ours) == len(study) == math.ceil(700 / batch_size)
     assert_same_two_epochs(ours, study)
 
@@ -90,10 +109,34 @@ def test_grouped_loader_yields_the_study_loaders_batches(batch_size, workers):
 def test_tensor_path_yields_the_study_loaders_batches(batch_size):
     """The fast path draws the same order and computes the same numbers, without workers."""
     images, labels = random_images(700)
-    ours = TensorBatches(images, labels, batch_size, CPU, torch.Generator().manual_seed(3))
-    study = study_loader(images, labels, batch_size, seed=3)
+    ours = TensorBatches(images, labels, batch_size, CPU)
+    study = study_loader(images, labels, batch_size)
     assert len(ours) == len(study)
     assert_same_two_epochs(ours, study)
+
+
+def test_persistent_workers_change_the_order_from_the_second_epoch():
+    """A persistent DataLoader draws its workers' base seed once, not every epoch, so from the
+    second epoch its sampler's permutation comes from another point of the global RNG: why
+    the `persistent_workers` rung is not the same computation as the rung below it."""
+    images, labels = random_images(100)
+    settings = Settings(batch_size=100, workers=1, persistent_workers=True)
+    persistent, study = (
+        make_batches_for(images, labels, settings),
+        study_loader(images, labels, 100),
+    )
+    orders = []
+    for loader in (persistent, study):
+        torch.manual_seed(0)
+        orders.append([next(iter(loader))[1] for _ in range(2)])  # one batch = one epoch
+    (persistent_first, persistent_second), (study_first, study_second) = orders
+    assert torch.equal(persistent_first, study_first)
+    assert not torch.equal(persistent_second, study_second)
+
+
+def make_batches_for(images: np.ndarray, labels: np.ndarray, settings: Settings):
+    data = Cifar(images, labels, images[:0], labels[:0], tuple(str(i) for i in range(10)))
+    return make_batches(data, settings, CPU)
 
 
 def test_flip_and_translate_keeps_shape_and_moves_pixels_by_at_most_the_pad():

@@ -2,16 +2,11 @@
 
 import pytest
 import torch
+from training_helpers import assert_same_training, train_two_epochs
 
-from cifarbench import train
-from cifarbench.config import variant_settings
 from cifarbench.handwritten import HandwrittenNet
 from cifarbench.models import make_net
-from cifarbench.progress import Progress
-from workflow_helpers import shipped_config
-
-CONFIG = shipped_config()
-DEFAULTS = CONFIG["defaults"]
+from workflow_helpers import study_settings
 
 
 def _autograd_gradients(net, images, labels):
@@ -50,37 +45,10 @@ def test_it_refuses_any_model_but_nets_plain_form(model, batch_norm):
         HandwrittenNet(make_net(model, batch_norm))
 
 
-def _train(data, s: dict) -> tuple[list[float], float, dict]:
-    """Two epochs through the training job's own loop: per-epoch losses, accuracy, weights."""
-    trainer = train.Trainer(data, s, torch.device("cpu"), seed=3)
-    assert (trainer.handwritten is not None) == (s["backward"] == "handwritten")
-    with Progress(2) as progress:
-        losses = [trainer.train_epoch(epoch, progress).loss for epoch in (1, 2)]
-    accuracy = train.evaluate(trainer.model, data.test_images, data.test_labels, trainer.device, s)
-    return losses, accuracy, trainer.model.state_dict()
-
-
-def _assert_same_training(first, second) -> None:
-    (losses, accuracy, weights), (other_losses, other_accuracy, other_weights) = first, second
-    assert other_losses == losses and other_accuracy == accuracy
-    assert all(torch.equal(other_weights[name], weights[name]) for name in weights)
-    assert losses[1] < losses[0]  # it trained
-
-
 def test_training_with_it_is_training_with_autograd_bit_for_bit(learnable):
-    s = {**DEFAULTS, "workers": 0, "nesterov": True, "weight_decay": 5e-4, "lr": 0.01}
+    s = study_settings(workers=0, nesterov=True, weight_decay=5e-4, lr=0.01)
     s.update(schedule="onecycle", augment=True, batch_size=5, epochs=2)
-    _assert_same_training(
-        _train(learnable, {**s, "backward": "autograd"}),
-        _train(learnable, {**s, "backward": "handwritten"}),
-    )
-
-
-def test_the_fast_variant_trains_exactly_as_the_studys(learnable):
-    """`cpu-fast` (whole-set tensor, handwritten backward pass) against `cpu` (DataLoader with
-    2 workers, autograd): the same batches and the same arithmetic."""
-    changes = {"epochs": 2, "lr": 0.01}
-    _assert_same_training(
-        _train(learnable, {**variant_settings(CONFIG, "cpu"), **changes}),
-        _train(learnable, {**variant_settings(CONFIG, "cpu-fast"), **changes}),
+    assert_same_training(
+        train_two_epochs(learnable, {**s, "backward": "autograd"}),
+        train_two_epochs(learnable, {**s, "backward": "handwritten"}),
     )

@@ -13,7 +13,7 @@ from PIL import Image
 
 from cifarbench import figures, table, train
 from cifarbench.archive import read_archive
-from test_train import settings
+from workflow_helpers import study_settings
 
 STUDY_HEADER = (
     "Optimization Technique,Training Time (seconds),Accuracy (%),Memory Usage (MB),Epochs"
@@ -28,7 +28,7 @@ def documents(tmp_path_factory):
 
     archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
     data = read_archive(archive, expect_train=100, expect_test=40)
-    base = settings(workers=0, batch_size=20, lr=0.01, epochs=1)
+    base = study_settings(workers=0, batch_size=20, lr=0.01, epochs=1)
     cpu = train.run_variant("cpu", data, {**base, "replicates": 2}, "cpu", threads=1)
     original = torch.cuda.is_available
     torch.cuda.is_available = lambda: False

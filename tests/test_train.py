@@ -9,20 +9,16 @@ from cifarbench import train
 from cifarbench.config import variant_settings
 from cifarbench.contract import check_metrics
 from cifarbench.errors import UserError
-from workflow_helpers import shipped_config
+from cifarbench.settings import Settings
+from workflow_helpers import shipped_config, study_settings
 
 CONFIG = shipped_config()
-DEFAULTS = CONFIG["defaults"]
 
 
-def settings(**changes) -> dict:
-    return {**DEFAULTS, **changes}
-
-
-@pytest.mark.parametrize("loader", ["dataloader", "tensor"])
+@pytest.mark.parametrize("loader", ["torchvision", "grouped", "tensor"])
 def test_training_learns_a_learnable_task_well_above_chance(learnable, loader):
-    s = settings(loader=loader, workers=0, batch_size=16, lr=0.01, epochs=4)
-    result = train.train_replicate(learnable, s, torch.device("cpu"), seed=0)
+    s = study_settings(loader=loader, workers=0, batch_size=16, lr=0.01, epochs=4)
+    result = train.train_replicate(learnable, Settings(**s), torch.device("cpu"), seed=0)
     assert result["status"] == "ok"
     assert result["accuracy_pct"] >= 60  # chance is 10%
     losses = [epoch["loss"] for epoch in result["epochs"]]
@@ -41,19 +37,20 @@ def test_the_gpu_recipe_runs_on_the_cpu_and_learns(learnable, no_cuda):
 
 
 def test_one_seed_gives_bit_identical_results_on_the_cpu(learnable):
-    s = settings(workers=2, batch_size=16, lr=0.01, epochs=2)
+    s = study_settings(workers=2, batch_size=16, lr=0.01, epochs=2)
     first, second = (
-        train.train_replicate(learnable, s, torch.device("cpu"), seed=7) for _ in range(2)
+        train.train_replicate(learnable, Settings(**s), torch.device("cpu"), seed=7)
+        for _ in range(2)
     )
     assert first["accuracy_pct"] == second["accuracy_pct"]
     assert [e["loss"] for e in first["epochs"]] == [e["loss"] for e in second["epochs"]]
-    other = train.train_replicate(learnable, s, torch.device("cpu"), seed=8)
+    other = train.train_replicate(learnable, Settings(**s), torch.device("cpu"), seed=8)
     assert [e["loss"] for e in other["epochs"]] != [e["loss"] for e in first["epochs"]]
 
 
 def test_a_blown_up_learning_rate_stops_training_as_diverged(learnable):
-    s = settings(workers=0, batch_size=8, lr=1e6, epochs=3, log_every=5)
-    result = train.train_replicate(learnable, s, torch.device("cpu"), seed=0)
+    s = study_settings(workers=0, batch_size=8, lr=1e6, epochs=3, log_every=5)
+    result = train.train_replicate(learnable, Settings(**s), torch.device("cpu"), seed=0)
     assert result["status"] == "diverged"
     assert result["accuracy_pct"] is None
     assert result["diverged_at"]["epoch"] == 1
@@ -61,7 +58,7 @@ def test_a_blown_up_learning_rate_stops_training_as_diverged(learnable):
 
 
 def test_run_variant_writes_a_document_that_meets_the_contract(learnable):
-    s = settings(workers=0, batch_size=16, epochs=1, replicates=2)
+    s = study_settings(workers=0, batch_size=16, epochs=1, replicates=2)
     document = train.run_variant("cpu", learnable, s, gpu_fallback="cpu", threads=1)
     check_metrics(document, "run_variant")
     assert document["status"] == "ok" and document["summary"]["n"] == 2
@@ -74,13 +71,13 @@ def test_run_variant_writes_a_document_that_meets_the_contract(learnable):
 def test_training_never_uses_more_threads_than_the_job_may_run_on(learnable):
     """`--cores 64` on a smaller machine: each operation would wait for threads not running."""
     cpus = len(os.sched_getaffinity(0))
-    document = train.run_variant("cpu", learnable, settings(workers=0, epochs=1), "cpu", 64)
+    document = train.run_variant("cpu", learnable, study_settings(workers=0, epochs=1), "cpu", 64)
     assert document["environment"]["torch_threads"] == cpus
     assert document["environment"]["threads_requested"] == 64
 
 
 def test_diverged_variant_says_where(learnable):
-    s = settings(workers=0, batch_size=8, lr=1e6, epochs=2, log_every=5)
+    s = study_settings(workers=0, batch_size=8, lr=1e6, epochs=2, log_every=5)
     document = train.run_variant("boom", learnable, s, gpu_fallback="cpu", threads=1)
     check_metrics(document, "run_variant")
     assert document["status"] == "diverged"
@@ -94,7 +91,7 @@ def no_cuda(monkeypatch):
 
 
 def test_gpu_variant_without_cuda_falls_back_and_says_so(learnable, no_cuda):
-    s = settings(device="cuda", workers=0, batch_size=16, epochs=1)
+    s = study_settings(device="cuda", workers=0, batch_size=16, epochs=1)
     document = train.run_variant("g", learnable, s, gpu_fallback="cpu", threads=1)
     assert document["device"] == {
         **document["device"],
@@ -106,7 +103,7 @@ def test_gpu_variant_without_cuda_falls_back_and_says_so(learnable, no_cuda):
 
 
 def test_gpu_variant_without_cuda_is_skipped_when_asked(learnable, no_cuda):
-    document = train.run_variant("g", learnable, settings(device="cuda"), "skip", threads=1)
+    document = train.run_variant("g", learnable, study_settings(device="cuda"), "skip", threads=1)
     check_metrics(document, "run_variant")
     assert (document["status"], document["replicates"]) == ("skipped", [])
     assert "skipped" in document["reason"]
@@ -137,7 +134,9 @@ def test_gpu_out_of_memory_names_the_batch_size_and_the_memory(learnable, monkey
 
     monkeypatch.setattr(train, "train_replicate", out_of_memory)
     with pytest.raises(UserError) as error:
-        train.run_variant("g-huge", learnable, settings(device="cuda", batch_size=65536), "cpu", 1)
+        train.run_variant(
+            "g-huge", learnable, study_settings(device="cuda", batch_size=65536), "cpu", 1
+        )
     assert str(error.value) == (
         "variant g-huge: out of GPU memory at batch_size 65536 (net, fp32) on Fake GPU: "
         "81920 MB total, 512 MB free, 80896 MB allocated at peak; lower batch_size"

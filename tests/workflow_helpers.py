@@ -17,6 +17,11 @@ def shipped_config() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
+def study_settings(**changes) -> dict:
+    """The shipped config's `defaults` (the study's settings) with some changed."""
+    return {**shipped_config()["defaults"], **changes}
+
+
 def copy_workflow(dest: Path) -> Path:
     """A fresh copy of the workflow, so each test's results/ and resources/ are its own."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 import difflib
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -13,15 +14,19 @@ from cifarbench.errors import UserError
 # Top-level keys that, when set, replace that setting in every variant.
 RUN_WIDE_OVERRIDES = ("epochs", "replicates")
 
-# `backward: handwritten` is the study's Net written out, trained in float32 on plain
-# cross-entropy (cifarbench/handwritten.py): the settings it needs.
-HANDWRITTEN_NEEDS = {
-    "model": "net",
-    "batch_norm": False,
-    "precision": "fp32",
-    "label_smoothing": 0,
-    "channels_last": False,
-    "compile": False,
+# Settings that only work with others: (setting, value) -> the settings it needs.
+NEEDS = {
+    # The study's Net written out, trained in float32 on plain cross-entropy (handwritten.py).
+    ("backward", "handwritten"): {
+        "model": "net",
+        "batch_norm": False,
+        "precision": "fp32",
+        "label_smoothing": 0,
+        "channels_last": False,
+        "compile": False,
+    },
+    # The ResNet always has batch norm (models.py): the setting cannot turn it on or off.
+    ("model", "resnet"): {"batch_norm": False},
 }
 
 
@@ -34,7 +39,9 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
         raise UserError(f"config: {field_path(error)}: {_explain(error, schema)}")
     _check_only(config)
     for variant in config["variants"]:
-        _check_handwritten(variant, variant_settings(config, variant))
+        _check_combinations(variant, variant_settings(config, variant))
+    for ladder, rungs in config.get("ladders", {}).items():
+        _check_ladder(config, ladder, rungs)
 
 
 def field_path(error: jsonschema.ValidationError) -> str:
@@ -55,6 +62,12 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
         return f"unknown key {said}; allowed: {', '.join(allowed)}"
     if error.validator == "pattern" and error.path and error.path[-1] != "md5":
         return f"{error.instance!r} is not a valid name (letters, digits, '.', '_', '-')"
+    if (
+        error.validator == "enum"
+        and isinstance(error.instance, bool)
+        and "on" in error.validator_value
+    ):
+        return f'{error.message} (YAML reads a bare on/off as true/false: write "on" or "off")'
     return error.message
 
 
@@ -65,16 +78,35 @@ def _check_only(config: dict) -> None:
         raise UserError(f"config: only: unknown variant {', '.join(unknown)}; known: {known}")
 
 
-def _check_handwritten(variant: str, settings: dict) -> None:
-    if settings["backward"] != "handwritten":
-        return
-    wrong = [key for key, value in HANDWRITTEN_NEEDS.items() if settings[key] != value]
-    if wrong:
-        needs = ", ".join(f"{key}: {json.dumps(HANDWRITTEN_NEEDS[key])}" for key in wrong)
-        has = ", ".join(f"{key}: {json.dumps(settings[key])}" for key in wrong)
-        raise UserError(
-            f"config: variants.{variant}: backward: handwritten needs {needs} (it has {has})"
-        )
+def _check_combinations(variant: str, settings: dict) -> None:
+    for (key, value), needs in NEEDS.items():
+        if settings[key] != value:
+            continue
+        wrong = [other for other, wanted in needs.items() if settings[other] != wanted]
+        if wrong:
+            wanted = ", ".join(f"{other}: {json.dumps(needs[other])}" for other in wrong)
+            has = ", ".join(f"{other}: {json.dumps(settings[other])}" for other in wrong)
+            raise UserError(
+                f"config: variants.{variant}: {key}: {value} needs {wanted} (it has {has})"
+            )
+
+
+def _check_ladder(config: dict, ladder: str, rungs: list[str]) -> None:
+    """Each rung names a variant and turns on exactly one setting more than the one below."""
+    unknown = [rung for rung in rungs if rung not in config["variants"]]
+    if unknown:
+        raise UserError(f"config: ladders.{ladder}: unknown variant {', '.join(unknown)}")
+    for below, rung in itertools.pairwise(rungs):
+        changed = changed_settings(variant_settings(config, below), variant_settings(config, rung))
+        if len(changed) != 1:
+            raise UserError(
+                f"config: ladders.{ladder}: {rung} must change one setting from {below}; "
+                f"it changes {len(changed)}: {', '.join(changed) or 'none'}"
+            )
+
+
+def changed_settings(below: dict, rung: dict) -> list[str]:
+    return [key for key in rung if rung[key] != below[key]]
 
 
 def selected_variants(config: dict) -> list[str]:

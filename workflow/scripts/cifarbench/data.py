@@ -1,4 +1,5 @@
-"""Training batches: the study's per-sample DataLoader path and a whole-set tensor path."""
+"""Training batches: the study's torchvision DataLoader, and two faster paths to the same
+batches (`loader: grouped`, `loader: tensor`)."""
 
 import math
 from collections.abc import Iterator
@@ -6,7 +7,11 @@ from functools import partial
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+
+from cifarbench.archive import Cifar
+from cifarbench.settings import Settings
 
 # The study's ToTensor + Normalize((0.5,)*3, (0.5,)*3) of each of the 256 pixel values, computed
 # as torchvision computes it (float32: divide by 255, subtract 0.5, divide by 0.5). Indexing this
@@ -14,7 +19,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 _PIXELS = np.arange(256, dtype=np.float32)
 PIXEL_VALUES = (_PIXELS / np.float32(255) - np.float32(0.5)) / np.float32(0.5)
 
-# Samples a DataLoader worker prepares per request on the per-sample path: small batches are
+# Samples a worker prepares per request with `loader: grouped`: small batches are
 # fetched this many images at a time and split into batches before they cross to the main
 # process, so the cost of a request (indices out, a pickled batch back) is paid once per group.
 SAMPLES_PER_REQUEST = 256
@@ -25,11 +30,43 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255).sub_(0.5).div_(0.5)
 
 
-class PerSampleDataset(Dataset):
-    """The study's data path: each image is converted and normalized on its own, in a worker.
+class TorchvisionDataset(Dataset):
+    """The study's data path, as torchvision's `CIFAR10` serves it: each uint8 image becomes a
+    PIL image, then `ToTensor()` and `Normalize((0.5,)*3, (0.5,)*3)`, in a DataLoader worker."""
 
-    The cache already holds uint8 CHW arrays, so the study's PIL round trip (array -> PIL image
-    -> ToTensor -> Normalize) becomes one lookup in `PIXEL_VALUES`: same numbers, less work.
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        from torchvision import transforms  # a second of start-up: only this loader needs it
+
+        self.images = images.transpose(0, 2, 3, 1)  # HWC, as torchvision's CIFAR10 holds them
+        self.labels = labels
+        self.transform = transforms.Compose(
+            [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.transform(Image.fromarray(self.images[index])), int(self.labels[index])
+
+
+def torchvision_batches(
+    images: np.ndarray, labels: np.ndarray, settings: Settings, pin: bool = False
+) -> DataLoader:
+    """The study's DataLoader: shuffled, default collate, its order drawn from the global RNG."""
+    return DataLoader(
+        TorchvisionDataset(images, labels),
+        batch_size=settings.batch_size,
+        shuffle=True,
+        num_workers=settings.workers,
+        pin_memory=pin,
+        persistent_workers=settings.persistent_workers and settings.workers > 0,
+    )
+
+
+class PixelTableDataset(Dataset):
+    """The grouped loader's items: the study's numbers from one lookup in `PIXEL_VALUES`.
+
     Items are numpy arrays, which cross from a worker to the main process by value in the
     worker's pipe; a tensor would cross as a new shared-memory segment per batch, which costs
     more than the batch itself at the study's batch size.
@@ -45,9 +82,9 @@ class PerSampleDataset(Dataset):
         return PIXEL_VALUES[self.images[index]], int(self.labels[index])
 
 
-class DataLoaderBatches:
+class GroupedBatches:
     """Iterates a DataLoader whose items are groups of batches, and yields the batches as
-    tensors (in pinned memory for a CUDA device, so that the copy to it can be asynchronous)."""
+    tensors (in pinned memory with `pin_memory`, so that the copy to a GPU is asynchronous)."""
 
     def __init__(self, loader: DataLoader, batches: int, pin: bool):
         self.loader, self.batches, self.pin = loader, batches, pin
@@ -77,40 +114,36 @@ def _collate_batches(
     ]
 
 
-def dataloader_batches(
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    workers: int,
-    device: torch.device,
-    generator: torch.Generator,
-) -> DataLoaderBatches:
-    """A shuffling DataLoader as the study built it, minus avoidable overhead.
+def grouped_batches(
+    images: np.ndarray, labels: np.ndarray, settings: Settings, pin: bool = False
+) -> GroupedBatches:
+    """The study's batches and numbers with a cheaper transport.
 
-    The batches are the study's: one random permutation per epoch cut into consecutive batches
-    of `batch_size`, each image transformed on its own in a worker process. Only the transport
-    differs: a worker prepares several consecutive batches per request (`SAMPLES_PER_REQUEST`).
+    The same random permutation per epoch as the study's DataLoader (its sampler draws from
+    the global RNG in the same order), cut into the same batches, each image normalized on
+    its own in a worker. Only the transport differs: a worker prepares several consecutive
+    batches per request (`SAMPLES_PER_REQUEST`), so a request's cost is paid once per group.
     """
-    dataset = PerSampleDataset(images, labels)
+    dataset = PixelTableDataset(images, labels)
+    batch_size = settings.batch_size
     group = max(1, SAMPLES_PER_REQUEST // batch_size) * batch_size
     loader = DataLoader(
         dataset,
-        batch_sampler=BatchSampler(
-            RandomSampler(dataset, generator=generator), group, drop_last=False
-        ),
-        num_workers=workers,
+        batch_sampler=BatchSampler(RandomSampler(dataset), group, drop_last=False),
+        num_workers=settings.workers,
         collate_fn=partial(_collate_batches, batch_size=batch_size),
-        persistent_workers=workers > 0,  # forking workers anew each epoch costs seconds
+        persistent_workers=settings.persistent_workers and settings.workers > 0,
     )
-    return DataLoaderBatches(loader, math.ceil(len(dataset) / batch_size), device.type == "cuda")
+    return GroupedBatches(loader, math.ceil(len(dataset) / batch_size), pin)
 
 
 class TensorBatches:
-    """The fast path: the whole set as one uint8 tensor on the device, shuffled by index each
-    epoch and normalized a batch at a time. No per-sample Python, no worker processes.
+    """The whole set as one uint8 tensor on the device, shuffled by index each epoch and
+    normalized a batch at a time. No per-sample Python, no worker processes.
 
-    Each epoch's order is the one the study's shuffling DataLoader draws from the same
-    generator (its RandomSampler), so both paths train on the same batches.
+    Each epoch draws from the global RNG exactly what the DataLoader it replaces would draw
+    (its workers' base seed, every epoch or, with persistent workers, the first only; then its
+    sampler's permutation), so both train on the same batches and leave the RNG alike.
     """
 
     def __init__(
@@ -119,21 +152,37 @@ class TensorBatches:
         labels: np.ndarray,
         batch_size: int,
         device: torch.device,
-        generator: torch.Generator,
+        persistent_workers: bool = False,
     ):
         self.images = torch.from_numpy(images).to(device)
         self.labels = torch.from_numpy(labels).to(device)
         self.batch_size = batch_size
-        self.sampler = RandomSampler(range(len(labels)), generator=generator)
+        self.sampler = RandomSampler(range(len(labels)))
+        self.persistent_workers, self.epochs_drawn = persistent_workers, 0
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if not (self.persistent_workers and self.epochs_drawn):
+            torch.empty((), dtype=torch.int64).random_()  # the workers' base seed
+        self.epochs_drawn += 1
         order = torch.tensor(list(self.sampler))
         for batch in order.to(self.images.device).split(self.batch_size):
             # index_select: a fifth of the cost of `images[batch]` at the study's batch of 4.
             yield normalize(self.images.index_select(0, batch)), self.labels.index_select(0, batch)
+
+
+def make_batches(data: Cifar, settings: Settings, device: torch.device):
+    """The training batches of `settings.loader`, in the study's order for the global RNG."""
+    images, labels = data.train_images, data.train_labels
+    if settings.loader == "tensor":
+        persistent = settings.persistent_workers and settings.workers > 0
+        return TensorBatches(images, labels, settings.batch_size, device, persistent)
+    pin = settings.pin_memory and device.type == "cuda"  # pinned pages serve copies to a GPU
+    if settings.loader == "grouped":
+        return grouped_batches(images, labels, settings, pin)
+    return torchvision_batches(images, labels, settings, pin)
 
 
 def flip_and_translate(images: torch.Tensor, pad: int = 2) -> torch.Tensor:

@@ -53,7 +53,7 @@ def to_row(result: dict) -> dict:
         "Fallback": device["fallback"],
         "Model": s["model"],
         "Batch Size": s["batch_size"],
-        "Workers": s["workers"] if s["loader"] == "dataloader" else 0,
+        "Workers": s["workers"] if s["loader"] != "tensor" else 0,
         "Loader": s["loader"],
         "Precision": s["precision"],
         "Batch Norm": s["batch_norm"],

@@ -1,0 +1,275 @@
+"""One replicate: the study's training loop (zero_grad, forward, loss, backward, step), timed
+around the epochs as the study timed it, then accuracy on the test set."""
+
+import contextlib
+import functools
+import logging
+import math
+import operator
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from cifarbench import measure
+from cifarbench.archive import Cifar
+from cifarbench.data import flip_and_translate, make_batches, normalize
+from cifarbench.errors import UserError
+from cifarbench.handwritten import HandwrittenNet
+from cifarbench.models import make_net
+from cifarbench.progress import Progress
+from cifarbench.settings import Settings
+
+log = logging.getLogger("cifarbench.train")
+
+AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite at (epoch, batch), both counted from 1."""
+
+    def __init__(self, epoch: int, batch: int):
+        super().__init__(f"loss is not finite at epoch {epoch}, batch {batch}")
+        self.epoch, self.batch = epoch, batch
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    loss: float  # mean training loss over the epoch's batches
+    time_s: float
+    data_wait_s: float  # time spent waiting for the next batch
+    compute_s: float
+    images: int
+
+
+def lr_factor(step: int, total_steps: int, schedule: str, warmup: float) -> float:
+    """Multiplier of the peak learning rate at `step`: constant, or linear up then down to 0."""
+    if schedule == "constant":
+        return 1.0
+    warmup_steps = max(1, round(warmup * total_steps))
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def _fused(settings: Settings) -> dict:
+    """One kernel for all parameters; otherwise PyTorch's own choice (a loop over the
+    parameters on the CPU, foreach kernels on CUDA)."""
+    return {"fused": True} if settings.fused_optimizer else {}
+
+
+def _sgd(parameters, settings: Settings) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        parameters,
+        lr=settings.lr,
+        momentum=settings.momentum,
+        nesterov=settings.nesterov,
+        weight_decay=settings.weight_decay,
+        **_fused(settings),
+    )
+
+
+def _adam(parameters, settings: Settings) -> torch.optim.Optimizer:
+    return torch.optim.Adam(
+        parameters, lr=settings.lr, weight_decay=settings.weight_decay, **_fused(settings)
+    )
+
+
+# The `optimizer` setting's values (the schema's enum equals these keys: tests/test_settings.py).
+OPTIMIZERS = {"sgd": _sgd, "adam": _adam}
+
+
+def _autocast(device: torch.device, precision: str):
+    dtype = AUTOCAST_DTYPES.get(precision)
+    return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _sequential_sum(values: list[float]) -> float:
+    """Left to right in double precision, as the study's `running_loss += loss.item()`."""
+    return functools.reduce(operator.add, values, 0.0)
+
+
+class StepLosses:
+    """One epoch's per-step losses on the host, checked for NaN/inf as they are read.
+
+    As the study did, each step's loss is read with `loss.item()`, so the host waits for the
+    device every step. With `deferred_loss` they stay on the device and are read in bulk at
+    log points and at the end of the epoch: the same numbers, fewer synchronizations.
+    """
+
+    def __init__(self, steps: int, device: torch.device, deferred: bool, epoch: int):
+        self.pending = torch.zeros(steps, device=device) if deferred else None
+        self.values: list[float] = []
+        self.epoch = epoch
+
+    def add(self, step: int, loss: torch.Tensor) -> None:
+        if self.pending is not None:
+            self.pending[step] = loss
+        else:
+            self._append([loss.item()])
+
+    def mean(self, begin: int, end: int) -> float:
+        """Mean loss of steps [begin, end); raises Diverged at the first non-finite one."""
+        if self.pending is not None and end > len(self.values):
+            self._append(self.pending[len(self.values) : end].tolist())
+        return _sequential_sum(self.values[begin:end]) / (end - begin) if end > begin else math.nan
+
+    def _append(self, values: list[float]) -> None:
+        for value in values:
+            if not math.isfinite(value):
+                raise Diverged(self.epoch, len(self.values) + 1)
+            self.values.append(value)
+
+
+class Trainer:
+    """Everything one replicate's training loop needs, built once from the settings."""
+
+    def __init__(self, data: Cifar, settings: Settings, device: torch.device, seed: int):
+        torch.manual_seed(seed)  # as the study's script: the model's weights, then its batches
+        self.settings, self.device = settings, device
+        model = make_net(settings.model, settings.batch_norm).to(device)
+        if settings.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.step_model = torch.compile(model) if settings.compile else model
+        self.handwritten = HandwrittenNet(model) if settings.backward == "handwritten" else None
+        self.batches = make_batches(data, settings, device)
+        self.optimizer = OPTIMIZERS[settings.optimizer](model.parameters(), settings)
+        self.scheduler = self._scheduler()
+        fp16 = settings.precision == "fp16"
+        self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+        self.first_batch_s = None  # seconds from the job's start to the first batch in hand
+
+    def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
+        s = self.settings
+        if s.schedule == "constant":
+            return None
+        total_steps = s.epochs * len(self.batches)
+        return torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, total_steps, s.schedule, s.warmup)
+        )
+
+    def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=self.settings.pin_memory)
+        if self.settings.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        images = self.to_device(images)
+        labels = labels.to(self.device, non_blocking=self.settings.pin_memory)
+        if self.settings.augment:
+            images = flip_and_translate(images)
+        self.optimizer.zero_grad()
+        if self.handwritten is not None:
+            loss = self.handwritten.loss_and_gradients(images, labels)
+        else:
+            with _autocast(self.device, self.settings.precision):
+                loss = self.criterion(self.step_model(images), labels)
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if self.scheduler:
+            self.scheduler.step()
+        return loss.detach()
+
+    def train_epoch(self, epoch: int, progress: Progress) -> EpochLog:
+        """One pass over the training set, with the study's loss/memory line every
+        `log_every` batches."""
+        self.model.train()
+        n_batches, log_every = len(self.batches), self.settings.log_every
+        losses = StepLosses(n_batches, self.device, self.settings.deferred_loss, epoch)
+        data_wait, images_seen = 0.0, 0
+        start = waiting = time.perf_counter()
+        for step, (images, labels) in enumerate(self.batches):
+            data_wait += time.perf_counter() - waiting
+            if self.first_batch_s is None:
+                self.first_batch_s = measure.process_age_s()
+            loss = self.train_step(images, labels)
+            losses.add(step, loss)
+            images_seen += len(labels)
+            if (step + 1) % log_every == 0:
+                window = losses.mean(step + 1 - log_every, step + 1)
+                log.info(
+                    "[%d, %5d] loss: %.3f  memory: %.2f MB",
+                    epoch,
+                    step + 1,
+                    window,
+                    measure.rss_mb(),
+                )
+            progress.update(epoch, step + 1, n_batches, loss)
+            waiting = time.perf_counter()
+        epoch_loss = losses.mean(0, n_batches)
+        _synchronize(self.device)
+        elapsed = time.perf_counter() - start
+        return EpochLog(epoch, epoch_loss, elapsed, data_wait, elapsed - data_wait, images_seen)
+
+
+@torch.no_grad()
+def evaluate(trainer: Trainer, images, labels) -> float:
+    """Accuracy in percent over every test image, normalized in batches of 1000."""
+    if len(labels) == 0:
+        raise UserError("the test set is empty: accuracy would be meaningless")
+    model, device = trainer.model, trainer.device
+    model.eval()
+    images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+    correct = 0
+    for batch_images, batch_labels in zip(images.split(1000), labels.split(1000), strict=True):
+        batch_images = trainer.to_device(normalize(batch_images))
+        with _autocast(device, trainer.settings.precision):
+            predicted = model(batch_images).argmax(1)
+        correct += (predicted.cpu() == batch_labels).sum().item()
+    return 100.0 * correct / len(labels)
+
+
+def train_replicate(data: Cifar, settings: Settings, device: torch.device, seed: int) -> dict:
+    """Train and evaluate one seed; the training time spans the epoch loop, as in the study."""
+    trainer = Trainer(data, settings, device, seed)
+    epochs: list[EpochLog] = []
+    diverged = None
+    started = measure.now_iso()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    with measure.MemorySampler() as memory, Progress(settings.epochs) as progress:
+        start = time.perf_counter()
+        try:
+            for epoch in range(1, settings.epochs + 1):
+                epochs.append(trainer.train_epoch(epoch, progress))
+                log.info(
+                    "epoch %d: loss %.4f, %.2f s (%.2f s waiting for data)",
+                    epoch,
+                    epochs[-1].loss,
+                    epochs[-1].time_s,
+                    epochs[-1].data_wait_s,
+                )
+        except Diverged as error:
+            log.warning("diverged: %s", error)
+            diverged = {"epoch": error.epoch, "batch": error.batch}
+        _synchronize(device)
+        training_time = time.perf_counter() - start
+    accuracy = None if diverged else evaluate(trainer, data.test_images, data.test_labels)
+    images = sum(e.images for e in epochs)
+    return {
+        "seed": seed,
+        "status": "diverged" if diverged else "ok",
+        "diverged_at": diverged,
+        "training_time_s": training_time,
+        "accuracy_pct": accuracy,
+        "throughput_img_s": images / training_time if training_time > 0 else None,
+        "memory": {**memory.summary(), **measure.cuda_memory(device)},
+        "epochs": [asdict(e) for e in epochs],
+        "first_batch_after_job_start_s": trainer.first_batch_s,
+        "start": started,
+        "end": measure.now_iso(),
+    }

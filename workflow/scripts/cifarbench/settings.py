@@ -1,0 +1,94 @@
+"""Every per-variant setting, defined once: its name, type, allowed values, default, meaning.
+
+The defaults are the study's code exactly as it ran (stock PyTorch): each optimization is a
+setting that is off by default and earns its own row in the table. `config.yaml`'s `defaults:`
+and the schema's `$defs.settings` are checked against this class by tests/test_settings.py.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def setting(default: Any, meaning: str, choices: tuple | None = None) -> Any:
+    """A settings field with its one-line meaning and, for a word, the words it may be."""
+    return field(default=default, metadata={"meaning": meaning, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # What is trained, and how: the study's procedure.
+    device: str = setting("cpu", "where to train", ("cpu", "cuda"))
+    model: str = setting(
+        "net", "the study's LeNet, its SimpleCNN, or a small ResNet", ("net", "simplecnn", "resnet")
+    )
+    batch_norm: bool = setting(False, "BatchNorm after each conv and hidden fc layer")
+    optimizer: str = setting("sgd", "torch.optim.SGD or torch.optim.Adam", ("sgd", "adam"))
+    lr: float = setting(0.001, "peak learning rate")
+    momentum: float = setting(0.9, "SGD momentum")
+    nesterov: bool = setting(False, "Nesterov momentum")
+    weight_decay: float = setting(0.0, "L2 weight decay")
+    schedule: str = setting(
+        "constant", "constant, or linear warm-up then linear decay to 0", ("constant", "onecycle")
+    )
+    warmup: float = setting(0.2, "onecycle: fraction of all steps spent warming up")
+    label_smoothing: float = setting(0.0, "cross-entropy label smoothing")
+    batch_size: int = setting(4, "images per step")
+    workers: int = setting(2, "DataLoader worker processes (torchvision and grouped loaders)")
+    epochs: int = setting(10, "passes over the training set")
+    precision: str = setting(
+        "fp32",
+        "fp16: autocast + GradScaler (the study's AMP); bf16: autocast",
+        ("fp32", "fp16", "bf16"),
+    )
+    augment: bool = setting(False, "random flip + translate by up to 2 px, per batch")
+    seed: int = setting(0, "torch.manual_seed before the model is built")
+    replicates: int = setting(1, "seeds seed, seed+1, ...; mean and std reported")
+    log_every: int = setting(2000, "mini-batches between loss/memory log lines, as the study")
+
+    # Optimizations: each off (stock PyTorch) by default.
+    loader: str = setting(
+        "torchvision",
+        "torchvision: each image through PIL + ToTensor + Normalize in a DataLoader (the study); "
+        "grouped: workers send 256 prepared samples per request; tensor: the whole set on the "
+        "device, batches gathered and normalized there",
+        ("torchvision", "grouped", "tensor"),
+    )
+    pin_memory: bool = setting(False, "DataLoader batches in pinned memory, copied asynchronously")
+    persistent_workers: bool = setting(False, "DataLoader workers live across epochs")
+    fused_optimizer: bool = setting(False, "one fused optimizer kernel for all parameters")
+    onednn: str = setting(
+        "on",
+        "oneDNN convolutions as PyTorch ships them (on), off, or off "
+        "below batch 16 on the CPU (auto)",
+        ("on", "off", "auto"),
+    )
+    allocator: str = setting(
+        "system", "keep: glibc keeps freed memory instead of unmapping it", ("system", "keep")
+    )
+    cudnn_benchmark: bool = setting(False, "cuDNN times its kernels once per shape (CUDA)")
+    deferred_loss: bool = setting(
+        False,
+        "losses stay on the device, read at log points only "
+        "(the study's loss.item() syncs every step)",
+    )
+    backward: str = setting(
+        "autograd",
+        "handwritten: Net's own backward pass, the same gradients bit for bit",
+        ("autograd", "handwritten"),
+    )
+    channels_last: bool = setting(False, "NHWC memory format for images and weights")
+    compile: bool = setting(False, "torch.compile the model")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Settings":
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def changed(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
