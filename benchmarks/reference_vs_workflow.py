@@ -37,7 +37,7 @@ DEFAULT_ARMS = ["study", *CONFIG["ladders"]["cpu"]]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", required=True, help="the prepared cache (cifar10.npz)")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, help="every arm's epochs (default: each its own)")
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="study and/or variants")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -54,7 +54,9 @@ def main() -> None:
 
 def run_arm(arm: str, args: argparse.Namespace) -> dict:
     """Run one arm in a fresh interpreter; its progress goes to stderr, its result to stdout."""
-    common = ["--cache", str(args.cache), "--epochs", str(args.epochs), "--seed", str(args.seed)]
+    common = ["--cache", str(args.cache), "--seed", str(args.seed)]
+    if args.epochs:
+        common += ["--epochs", str(args.epochs)]
     if arm == "study":
         command = [sys.executable, str(STUDY_SCRIPT), *common]
     else:
@@ -71,7 +73,9 @@ def run_workflow(args: argparse.Namespace) -> dict:
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     settings = variant_settings(CONFIG, args.variant)
-    settings.update(epochs=args.epochs, seed=args.seed, replicates=1)
+    settings.update(
+        seed=args.seed, replicates=1, **({"epochs": args.epochs} if args.epochs else {})
+    )
     threads = len(os.sched_getaffinity(0))  # as a Snakemake job given every core
     document = run_variant(args.variant, load_cache(args.cache), settings, "cpu", threads)
     replicate = document["replicates"][0]
@@ -80,20 +84,23 @@ def run_workflow(args: argparse.Namespace) -> dict:
         "accuracy_pct": replicate["accuracy_pct"],
         "epoch_losses": [epoch["loss"] for epoch in replicate["epochs"]],
         "threads": document["environment"]["torch_threads"],
+        "device": document["device"]["name"],
+        "peak_cuda_allocated_mb": replicate["memory"]["cuda_peak_allocated_mb"],
     }
 
 
 def table(results: list[dict], args: argparse.Namespace) -> str:
     by_arm = {r["arm"]: r for r in results}
     lines = [
-        f"{args.epochs} epochs, seed {args.seed}; {machine()}",
-        f"{'arm':<18} {'threads':>7} {'time s':>9} {'s/epoch':>8} {'acc %':>7} "
+        f"seed {args.seed}; {machine()}",
+        f"{'arm':<18} {'threads':>7} {'epochs':>6} {'time s':>9} {'s/epoch':>8} {'acc %':>7} "
         f"{'/study':>7} {'/cpu':>7} {'same losses as study':>21}",
     ]
     for r in results:
+        epochs = len(r["epoch_losses"])
         lines.append(
-            f"{r['arm']:<18} {r['threads']:>7} {r['training_time_s']:>9.1f} "
-            f"{r['training_time_s'] / args.epochs:>8.2f} {r['accuracy_pct']:>7.2f} "
+            f"{r['arm']:<18} {r['threads']:>7} {epochs:>6} {r['training_time_s']:>9.1f} "
+            f"{r['training_time_s'] / epochs:>8.2f} {r['accuracy_pct']:>7.2f} "
             f"{_ratio(r, by_arm.get('study')):>7} {_ratio(r, by_arm.get('cpu')):>7} "
             f"{_same_losses(r, by_arm.get('study')):>21}"
         )
@@ -111,7 +118,13 @@ def _same_losses(result: dict, study: dict | None) -> str:
 def machine() -> str:
     from cifarbench.measure import cpu_model
 
-    return f"{cpu_model()}, {len(os.sched_getaffinity(0))} cores"
+    return f"{cpu_model()}, {len(os.sched_getaffinity(0))} cores, {gpu_name()}"
+
+
+def gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ def test_grouped_loader_yields_the_study_loaders_batches(batch_size, workers):
     """Fetching several batches per worker request changes neither the order, the batch
     boundaries nor the numbers."""
     images, labels = random_images(700)
-    ours = grouped_batches(images, labels, Settings(batch_size=batch_size, workers=workers))
+    settings = Settings(batch_size=batch_size, workers=workers)
+    ours = grouped_batches(images, labels, settings, CPU)
     study = study_loader(images, labels, batch_size)
     assert len(ours) == len(study) == math.ceil(700 / batch_size)
     assert_same_two_epochs(ours, study)

@@ -10,14 +10,12 @@ import pytest
 from training_helpers import assert_same_training, train_two_epochs
 
 from cifarbench.archive import save_cache
-from cifarbench.config import validate_config, variant_settings
-from cifarbench.errors import UserError
+from cifarbench.config import variant_settings
 from cifarbench.settings import Settings
 from cifarbench.train import run_variant
-from workflow_helpers import REPO, shipped_config
+from workflow_helpers import REPO, config_refusal, shipped_config
 
 CONFIG = shipped_config()
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 # Rungs that compute exactly what the rung below computes, on any machine, and why. The other
 # rungs change the arithmetic: persistent workers draw one RNG number less per epoch (another
@@ -81,9 +79,7 @@ def test_every_ladder_climbs_from_stock_to_its_fast_variant():
 def test_a_rung_that_changes_two_settings_is_refused():
     config = shipped_config()
     config["variants"]["cpu-l3-fused"]["allocator"] = "keep"
-    with pytest.raises(UserError) as error:
-        validate_config(config, SCHEMA)
-    assert str(error.value) == (
+    assert config_refusal(config) == (
         "config: ladders.cpu: cpu-l3-fused must change one setting from cpu-l2-persistent; "
         "it changes 2: fused_optimizer, allocator"
     )
@@ -92,5 +88,4 @@ def test_a_rung_that_changes_two_settings_is_refused():
 def test_a_ladder_naming_an_unknown_variant_is_refused():
     config = shipped_config()
     config["ladders"]["cpu"].append("cpu-l9-warp")
-    with pytest.raises(UserError, match=r"^config: ladders.cpu: unknown variant cpu-l9-warp$"):
-        validate_config(config, SCHEMA)
+    assert config_refusal(config) == "config: ladders.cpu: unknown variant cpu-l9-warp"

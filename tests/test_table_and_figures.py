@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cifarbench import figures, table, train
+from cifarbench import figures, ladder_figure, table, train
 from cifarbench.archive import read_archive
 from workflow_helpers import study_settings
 
@@ -102,11 +102,14 @@ def test_a_file_that_is_not_a_metrics_document_is_refused(tmp_path, documents):
 
 
 def test_figures_are_drawn_with_every_kind_of_variant(csv, documents, tmp_path):
-    rows = pd.read_csv(csv)
-    outputs = {name: tmp_path / f"{name}.png" for name in ("comparison", "loss", "tradeoff")}
+    rows, results = pd.read_csv(csv), table.load_results(documents)
+    names = ("comparison", "loss", "tradeoff", "ladder")
+    outputs = {name: tmp_path / f"{name}.png" for name in names}
     figures.comparison(rows, str(outputs["comparison"]))
-    figures.loss_curves(table.load_results(documents), str(outputs["loss"]))
+    figures.loss_curves(results, str(outputs["loss"]))
     figures.tradeoff(rows, str(outputs["tradeoff"]))
+    ladders = {"cpu": ["cpu", "g-lr-huge"], "gpu": ["g-b16-w4", "g-skip"], "none": ["absent"]}
+    ladder_figure.ladder(rows, results, ladders, str(outputs["ladder"]))
     with Image.open(outputs["comparison"]) as image:
         assert image.info["dpi"] == pytest.approx((300, 300), abs=1)
         assert image.height > image.width  # three stacked panels
@@ -115,10 +118,15 @@ def test_figures_are_drawn_with_every_kind_of_variant(csv, documents, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in outputs.values())
 
 
+def test_a_ladder_rung_is_named_by_the_setting_it_turns_on():
+    below, rung = {"loader": "grouped", "lr": 0.1}, {"loader": "tensor", "lr": 0.1}
+    assert ladder_figure._change(below, rung) == "loader: tensor"
+
+
 def test_labels_mark_fallback_skipped_and_diverged(csv):
     rows = pd.read_csv(csv).set_index("Optimization Technique", drop=False)
     labels = {name: figures._label(row) for name, row in rows.iterrows()}
-    kinds = {name: figures._kind(row) for name, row in rows.iterrows()}
+    kinds = {name: figures.bar_kind(row) for name, row in rows.iterrows()}
     assert labels["cpu"] == "cpu" and kinds["cpu"] == "cpu"
     assert labels["g-b16-w4"] == "g-b16-w4\n(ran on CPU)" and kinds["g-b16-w4"] == "fallback"
     assert labels["g-skip"] == "g-skip\n(skipped)" and kinds["g-skip"] == "none"

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,12 +17,14 @@ from workflow_helpers import copy_workflow, snakemake, write_data_config
 
 pytestmark = pytest.mark.slow
 
-VARIANTS = ["cpu", "g-b16-w4", "g-bn"]  # g-* fall back to the CPU on a machine without CUDA
+# g-* fall back to the CPU on a machine without CUDA; cpu-l1-grouped is a rung of the cpu ladder.
+VARIANTS = ["cpu", "cpu-l1-grouped", "g-b16-w4", "g-bn"]
 OUTPUTS = [
     "results/training_data.csv",
     "results/optimization_techniques_comparison.png",
     "results/loss_curves.png",
     "results/accuracy_vs_time.png",
+    "results/optimization_ladder.png",
 ]
 # The study run's config; every later command on it repeats it, or Snakemake would see
 # changed params and want to rerun.
@@ -52,7 +55,7 @@ def fresh_workflow(root: Path, archive: tuple[Path, str], md5: str | None = None
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, archive) -> Path:
-    """The whole DAG: three variants, two replicates, one epoch, two cores."""
+    """The whole DAG: four variants, two replicates, one epoch, two cores."""
     workdir = fresh_workflow(tmp_path_factory.mktemp("study"), archive)
     run = snakemake(
         workdir,
@@ -144,6 +147,7 @@ def test_report_is_a_self_contained_html_with_the_figures(study):
         "optimization_techniques_comparison.png",
         "loss_curves.png",
         "accuracy_vs_time.png",
+        "optimization_ladder.png",
         "training_data.csv",
     ):
         assert name in html
@@ -174,6 +178,26 @@ def test_one_variant_by_name_runs_only_what_it_needs(tmp_path, archive):
     for rule in ("download", "prepare", "train"):
         assert f"rule {rule}:" in run.stderr
     assert "rule aggregate:" not in run.stderr
+
+
+def test_the_snakefile_finds_the_library_without_the_editable_install(tmp_path, archive):
+    """As under a Snakemake installed apart from the project: the library is not importable
+    until common.smk puts it on the path."""
+    workdir = fresh_workflow(tmp_path, archive)
+    without_install = (
+        "import sys; sys.path = [p for p in sys.path if not p.endswith('workflow/scripts')]; "
+        "import importlib.util; assert importlib.util.find_spec('cifarbench') is None; "
+        "from snakemake.cli import main; sys.argv[0] = 'snakemake'; main()"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", without_install, "-n", "--configfile", "data.yaml"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "train" in run.stdout
 
 
 def test_a_wrong_md5_fails_cleanly_and_leaves_nothing(tmp_path, archive):

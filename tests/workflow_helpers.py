@@ -5,16 +5,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
+
+from cifarbench.config import validate_config
+from cifarbench.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "envs", "profiles"]
+CONFIG_SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def shipped_config() -> dict:
     """The repository's config.yaml, parsed afresh (a test may change its copy)."""
     return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def config_refusal(config: dict) -> str:
+    """The one line with which the config check refuses `config` (the test fails if it
+    accepts it)."""
+    with pytest.raises(UserError) as error:
+        validate_config(config, CONFIG_SCHEMA)
+    return str(error.value)
 
 
 def study_settings(**changes) -> dict:

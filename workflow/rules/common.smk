@@ -3,6 +3,9 @@ import re
 import sys
 from pathlib import Path
 
+# Snakemake may be installed apart from the project (from conda, say), without `pip install -e .`:
+# the Snakefile still imports the library from beside the scripts. (The `script:` rules need no
+# such line: Snakemake puts each script's folder on their path.)
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from cifarbench.config import (
     nvidia_driver_loaded,

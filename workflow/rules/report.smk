@@ -17,7 +17,6 @@ rule aggregate:
 
 rule plot:
     input:
-        csv=rules.aggregate.output.csv,
         metrics=expand("results/{variant}.json", variant=VARIANTS),
     output:
         comparison=report(
@@ -33,9 +32,16 @@ rule plot:
             caption="../report/accuracy_vs_time.rst",
             category="Figures",
         ),
+        ladder=report(
+            "results/optimization_ladder.png",
+            caption="../report/optimization_ladder.rst",
+            category="Figures",
+        ),
     log:
         "logs/plot.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        ladders=config.get("ladders", {}),
     script:
         "../scripts/plot.py"

@@ -1,25 +1,23 @@
-"""Snakemake adapter: the table and the JSONs -> the comparison, loss and trade-off figures."""
+"""Snakemake adapter: the JSONs -> the comparison, loss, trade-off and ladder figures."""
 
-import pandas as pd
-
-from cifarbench import figures
+from cifarbench import figures, ladder_figure
 from cifarbench.script import run
-from cifarbench.table import load_results
+from cifarbench.table import build_table, load_results
 
 
-def plot(csv: str, metrics: list[str], comparison: str, loss: str, tradeoff: str) -> None:
-    table = pd.read_csv(csv)
-    figures.comparison(table, comparison)
-    figures.loss_curves(load_results(metrics), loss)
-    figures.tradeoff(table, tradeoff)
+def plot(metrics: list[str], ladders: dict, outputs: dict[str, str]) -> None:
+    results = load_results(metrics)
+    table = build_table(results)  # the CSV's table, in memory
+    figures.comparison(table, outputs["comparison"])
+    figures.loss_curves(results, outputs["loss"])
+    figures.tradeoff(table, outputs["tradeoff"])
+    ladder_figure.ladder(table, results, ladders, outputs["ladder"])
 
 
 run(
     snakemake.log[0],
     plot,
-    snakemake.input.csv,
     list(snakemake.input.metrics),
-    snakemake.output.comparison,
-    snakemake.output.loss,
-    snakemake.output.tradeoff,
+    dict(snakemake.params.ladders),
+    dict(snakemake.output.items()),
 )

@@ -6,8 +6,6 @@ read straight from the tarfile (nothing is extracted), and checked field by fiel
 archive ends in a one-line `UserError` naming the member and what is wrong with it.
 """
 
-import io
-import pickle
 import posixpath
 import tarfile
 import zipfile
@@ -19,6 +17,7 @@ import numpy as np
 
 from cifarbench.atomic import atomic_path, check_free_space
 from cifarbench.errors import UserError
+from cifarbench.safe_pickle import text, unpickle
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -109,52 +108,6 @@ def _load_npz(path) -> dict[str, np.ndarray]:
         raise UserError(f"{path}: not a cifarbench cache ({exc})") from exc
 
 
-# Rebuilds an array from its pickle; taken from an array rather than imported by name because
-# numpy 2 moved it (numpy.core -> numpy._core) and warns when numpy.core is imported.
-_RECONSTRUCT = np.empty(0).__reduce__()[0]
-
-
-def _latin1_encode(text, encoding):
-    """`_codecs.encode` as a Python 3 protocol-2 pickle uses it to rebuild bytes; latin-1 only."""
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError(f"unexpected _codecs.encode of {type(text).__name__}")
-    return text.encode("latin-1")
-
-
-# (module, name) as the pickle says -> what it may build
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): _latin1_encode,
-}
-
-
-class _BatchUnpickler(pickle.Unpickler):
-    """An unpickler that can build numpy arrays and nothing else.
-
-    A CIFAR-10 batch is a dict of bytes, ints, lists and one uint8 array; an array is
-    rebuilt from `_reconstruct`, `ndarray` and `dtype`. The official files (Python 2 cPickle)
-    name `_reconstruct` under numpy.core.multiarray; files re-pickled by Python 3 at protocol 2
-    name it under numpy._core with numpy 2, and rebuild bytes with `_codecs.encode`. Any other
-    global could run code (os.system, builtins.open, ...), so it is refused.
-    """
-
-    def __init__(self, file, member: str):
-        super().__init__(file, encoding="bytes")  # Python 2 str objects become bytes
-        self.member = member
-
-    def find_class(self, module, name):
-        allowed = _ALLOWED_GLOBALS.get((module, name))
-        if allowed is None:
-            raise UserError(
-                f"{self.member}: refusing to unpickle {module}.{name} "
-                "(not part of a CIFAR-10 batch)"
-            )
-        return allowed
-
-
 def _read_members(path: Path) -> dict[str, bytes]:
     """The wanted members' bytes, read in one pass without extracting anything to disk."""
     wanted = {f"{FOLDER}/{name}": name for name in (*TRAIN_BATCHES, TEST_BATCH, META)}
@@ -186,22 +139,9 @@ def _safe_name(name: str) -> str | None:
     return posixpath.normpath(name)
 
 
-def _unpickle(data: bytes, where: str) -> dict:
-    """Unpickle with the whitelist; return the dict with str keys (py2 files have bytes keys)."""
-    try:
-        obj = _BatchUnpickler(io.BytesIO(data), where).load()
-    except UserError:
-        raise
-    except Exception as exc:  # a corrupt pickle can fail in many ways; all mean the same here
-        raise UserError(f"{where}: not a valid pickle ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(obj, dict):
-        raise UserError(f"{where}: expected a dict, found {type(obj).__name__}")
-    return {_text(key): value for key, value in obj.items()}
-
-
 def _parse_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """(images as (n, 3072) uint8, labels as int64) of one batch, checked."""
-    batch = _unpickle(data, where)
+    batch = unpickle(data, where)
     for key in ("data", "labels"):
         if key not in batch:
             raise UserError(f"{where}: missing key '{key}'")
@@ -230,7 +170,7 @@ def _parse_labels(labels, where: str) -> np.ndarray:
 
 
 def _parse_meta(data: bytes, where: str) -> tuple[str, ...]:
-    meta = _unpickle(data, where)
+    meta = unpickle(data, where)
     names = meta.get("label_names")
     if names is None:
         raise UserError(f"{where}: missing key 'label_names'")
@@ -240,12 +180,7 @@ def _parse_meta(data: bytes, where: str) -> tuple[str, ...]:
         or not all(isinstance(name, bytes | str) and name for name in names)
     ):
         raise UserError(f"{where}: label_names should be {N_CLASSES} names, found {names!r}")
-    return tuple(_text(name) for name in names)
-
-
-def _text(value):
-    """Python 2 str arrive as bytes: decode them (the names are ASCII)."""
-    return value.decode("latin-1") if isinstance(value, bytes) else value
+    return tuple(text(name) for name in names)
 
 
 def _check_count(found: int, expected: int, where: str, split: str) -> None:

@@ -50,8 +50,17 @@ class TorchvisionDataset(Dataset):
         return self.transform(Image.fromarray(self.images[index])), int(self.labels[index])
 
 
+def _pin(settings: Settings, device: torch.device) -> bool:
+    """Pinned pages serve copies to a GPU; elsewhere `pin_memory` does nothing."""
+    return settings.pin_memory and device.type == "cuda"
+
+
+def _persistent(settings: Settings) -> bool:
+    return settings.persistent_workers and settings.workers > 0
+
+
 def torchvision_batches(
-    images: np.ndarray, labels: np.ndarray, settings: Settings, pin: bool = False
+    images: np.ndarray, labels: np.ndarray, settings: Settings, device: torch.device
 ) -> DataLoader:
     """The study's DataLoader: shuffled, default collate, its order drawn from the global RNG."""
     return DataLoader(
@@ -59,8 +68,8 @@ def torchvision_batches(
         batch_size=settings.batch_size,
         shuffle=True,
         num_workers=settings.workers,
-        pin_memory=pin,
-        persistent_workers=settings.persistent_workers and settings.workers > 0,
+        pin_memory=_pin(settings, device),
+        persistent_workers=_persistent(settings),
     )
 
 
@@ -115,7 +124,7 @@ def _collate_batches(
 
 
 def grouped_batches(
-    images: np.ndarray, labels: np.ndarray, settings: Settings, pin: bool = False
+    images: np.ndarray, labels: np.ndarray, settings: Settings, device: torch.device
 ) -> GroupedBatches:
     """The study's batches and numbers with a cheaper transport.
 
@@ -132,9 +141,10 @@ def grouped_batches(
         batch_sampler=BatchSampler(RandomSampler(dataset), group, drop_last=False),
         num_workers=settings.workers,
         collate_fn=partial(_collate_batches, batch_size=batch_size),
-        persistent_workers=settings.persistent_workers and settings.workers > 0,
+        persistent_workers=_persistent(settings),
     )
-    return GroupedBatches(loader, math.ceil(len(dataset) / batch_size), pin)
+    batches = math.ceil(len(dataset) / batch_size)
+    return GroupedBatches(loader, batches, _pin(settings, device))
 
 
 class TensorBatches:
@@ -173,16 +183,19 @@ class TensorBatches:
             yield normalize(self.images.index_select(0, batch)), self.labels.index_select(0, batch)
 
 
+def tensor_batches(
+    images: np.ndarray, labels: np.ndarray, settings: Settings, device: torch.device
+) -> TensorBatches:
+    return TensorBatches(images, labels, settings.batch_size, device, _persistent(settings))
+
+
+# The `loader` setting's values (the schema's enum equals these keys: tests/test_settings.py).
+LOADERS = {"torchvision": torchvision_batches, "grouped": grouped_batches, "tensor": tensor_batches}
+
+
 def make_batches(data: Cifar, settings: Settings, device: torch.device):
     """The training batches of `settings.loader`, in the study's order for the global RNG."""
-    images, labels = data.train_images, data.train_labels
-    if settings.loader == "tensor":
-        persistent = settings.persistent_workers and settings.workers > 0
-        return TensorBatches(images, labels, settings.batch_size, device, persistent)
-    pin = settings.pin_memory and device.type == "cuda"  # pinned pages serve copies to a GPU
-    if settings.loader == "grouped":
-        return grouped_batches(images, labels, settings, pin)
-    return torchvision_batches(images, labels, settings, pin)
+    return LOADERS[settings.loader](data.train_images, data.train_labels, settings, device)
 
 
 def flip_and_translate(images: torch.Tensor, pad: int = 2) -> torch.Tensor:

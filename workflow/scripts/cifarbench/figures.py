@@ -8,18 +8,32 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on the machines this runs on
 
+
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from cifarbench.atomic import atomic_path
+from cifarbench.columns import (
+    ACCURACY,
+    ACCURACY_STD,
+    DEVICE_USED,
+    FALLBACK,
+    MEMORY,
+    MEMORY_STD,
+    REPLICATES,
+    STATUS,
+    TIME,
+    TIME_STD,
+    VARIANT,
+)
 
 DPI = 300
 PANELS = [  # (column, std column, axis label), the study's three panels
-    ("Training Time (seconds)", "Training Time Std (seconds)", "Training time (s)"),
-    ("Accuracy (%)", "Accuracy Std (%)", "Accuracy (%)"),
-    ("Memory Usage (MB)", "Memory Usage Std (MB)", "Memory usage (MB, mean RSS)"),
+    (TIME.header, TIME_STD.header, "Training time (s)"),
+    (ACCURACY.header, ACCURACY_STD.header, "Accuracy (%)"),
+    (MEMORY.header, MEMORY_STD.header, "Memory usage (MB, mean RSS)"),
 ]
 COLORS = {"cuda": "#4c72b0", "cpu": "#55a868", "fallback": "#dd8452", "none": "#bbbbbb"}
 LEGEND = {
@@ -30,22 +44,22 @@ LEGEND = {
 }
 
 
-def _kind(row: pd.Series) -> str:
+def bar_kind(row: pd.Series) -> str:
     """Which colour a variant's bar gets: what it really ran on."""
-    if row["Status"] != "ok":
+    if row[STATUS.header] != "ok":
         return "none"
-    return "fallback" if row["Fallback"] else row["Device Used"]
+    return "fallback" if row[FALLBACK.header] else row[DEVICE_USED.header]
 
 
 def _label(row: pd.Series) -> str:
     """The variant's name, with what makes its numbers different written under it."""
-    name = row["Optimization Technique"]
-    if row["Status"] != "ok":
+    name = row[VARIANT.header]
+    if row[STATUS.header] != "ok":
         return f"{name}\n({row['Status']})"
-    return f"{name}\n(ran on CPU)" if row["Fallback"] else name
+    return f"{name}\n(ran on CPU)" if row[FALLBACK.header] else name
 
 
-def _save(figure: plt.Figure, path: str) -> None:
+def save(figure: plt.Figure, path: str) -> None:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
     plt.close(figure)
@@ -55,13 +69,13 @@ def comparison(table: pd.DataFrame, path: str) -> None:
     """Three stacked bar panels (time, accuracy, memory) with value labels, as in the study;
     error bars when a variant has more than one replicate."""
     sns.set_theme(style="whitegrid", context="paper")
-    kinds = table.apply(_kind, axis=1)
+    kinds = table.apply(bar_kind, axis=1)
     labels = table.apply(_label, axis=1)
     width = max(6.0, 0.9 * len(table) + 2)
     figure, axes = plt.subplots(3, 1, figsize=(width, 10), sharex=True)
     for axis, (column, std_column, axis_label) in zip(axes, PANELS, strict=True):
         values = table[column].astype(float)
-        errors = table[std_column].where(table["Replicates"] > 1).astype(float)
+        errors = table[std_column].where(table[REPLICATES.header] > 1).astype(float)
         bars = axis.bar(
             labels,
             values.fillna(0),
@@ -73,7 +87,7 @@ def comparison(table: pd.DataFrame, path: str) -> None:
         )
         axis.bar_label(
             bars,
-            labels=[_value_text(v, s) for v, s in zip(values, table["Status"], strict=True)],
+            labels=[_value_text(v, s) for v, s in zip(values, table[STATUS.header], strict=True)],
             padding=2,
             fontsize=8,
         )
@@ -83,7 +97,7 @@ def comparison(table: pd.DataFrame, path: str) -> None:
     axes[-1].tick_params(axis="x", labelrotation=30)
     plt.setp(axes[-1].get_xticklabels(), ha="right", rotation_mode="anchor")
     _legend(axes[0], set(kinds))
-    _save(figure, path)
+    save(figure, path)
 
 
 def _value_text(value: float, status: str) -> str:
@@ -131,22 +145,22 @@ def loss_curves(results: list[dict], path: str) -> None:
         title += f"\nskipped: {', '.join(skipped)}"
     axis.set_title(title)
     axis.legend(fontsize=7, ncol=2)
-    _save(figure, path)
+    save(figure, path)
 
 
 def tradeoff(table: pd.DataFrame, path: str) -> None:
     """Accuracy against training time, one labelled point per variant that finished."""
     sns.set_theme(style="whitegrid", context="paper")
     figure, axis = plt.subplots(figsize=(8, 5))
-    finished = table[table["Status"] == "ok"]
-    kinds = finished.apply(_kind, axis=1)
+    finished = table[table[STATUS.header] == "ok"]
+    kinds = finished.apply(bar_kind, axis=1)
     for kind, group in finished.groupby(kinds):
-        several = group["Replicates"] > 1  # error bars: one standard deviation each way
+        several = group[REPLICATES.header] > 1  # error bars: one standard deviation each way
         axis.errorbar(
-            group["Training Time (seconds)"],
-            group["Accuracy (%)"],
-            xerr=group["Training Time Std (seconds)"].where(several, 0),
-            yerr=group["Accuracy Std (%)"].where(several, 0),
+            group[TIME.header],
+            group[ACCURACY.header],
+            xerr=group[TIME_STD.header].where(several, 0),
+            yerr=group[ACCURACY_STD.header].where(several, 0),
             fmt="o",
             color=COLORS[kind],
             markeredgecolor="black",
@@ -156,13 +170,13 @@ def tradeoff(table: pd.DataFrame, path: str) -> None:
         )
     for _, row in finished.iterrows():
         axis.annotate(
-            row["Optimization Technique"],
-            (row["Training Time (seconds)"], row["Accuracy (%)"]),
+            row[VARIANT.header],
+            (row[TIME.header], row[ACCURACY.header]),
             textcoords="offset points",
             xytext=(4, 4),
             fontsize=7,
         )
-    left_out = table.loc[table["Status"] != "ok", "Optimization Technique"]
+    left_out = table.loc[table[STATUS.header] != "ok", VARIANT.header]
     title = "Accuracy against training time (up and left is better)"
     if len(left_out):
         title += f"\nnot shown (skipped or diverged): {', '.join(left_out)}"
@@ -171,4 +185,4 @@ def tradeoff(table: pd.DataFrame, path: str) -> None:
     axis.set_ylabel("test accuracy (%)")
     if len(finished):
         axis.legend(fontsize=8)
-    _save(figure, path)
+    save(figure, path)

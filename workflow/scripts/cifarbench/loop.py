@@ -2,10 +2,7 @@
 around the epochs as the study timed it, then accuracy on the test set."""
 
 import contextlib
-import functools
 import logging
-import math
-import operator
 import time
 from dataclasses import asdict, dataclass
 
@@ -17,21 +14,15 @@ from cifarbench.archive import Cifar
 from cifarbench.data import flip_and_translate, make_batches, normalize
 from cifarbench.errors import UserError
 from cifarbench.handwritten import HandwrittenNet
+from cifarbench.losses import Diverged, StepLosses
 from cifarbench.models import make_net
+from cifarbench.optimizers import OPTIMIZERS, lr_factor
 from cifarbench.progress import Progress
 from cifarbench.settings import Settings
 
 log = logging.getLogger("cifarbench.train")
 
 AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-class Diverged(Exception):
-    """The loss became NaN or infinite at (epoch, batch), both counted from 1."""
-
-    def __init__(self, epoch: int, batch: int):
-        super().__init__(f"loss is not finite at epoch {epoch}, batch {batch}")
-        self.epoch, self.batch = epoch, batch
 
 
 @dataclass
@@ -44,43 +35,6 @@ class EpochLog:
     images: int
 
 
-def lr_factor(step: int, total_steps: int, schedule: str, warmup: float) -> float:
-    """Multiplier of the peak learning rate at `step`: constant, or linear up then down to 0."""
-    if schedule == "constant":
-        return 1.0
-    warmup_steps = max(1, round(warmup * total_steps))
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-
-def _fused(settings: Settings) -> dict:
-    """One kernel for all parameters; otherwise PyTorch's own choice (a loop over the
-    parameters on the CPU, foreach kernels on CUDA)."""
-    return {"fused": True} if settings.fused_optimizer else {}
-
-
-def _sgd(parameters, settings: Settings) -> torch.optim.Optimizer:
-    return torch.optim.SGD(
-        parameters,
-        lr=settings.lr,
-        momentum=settings.momentum,
-        nesterov=settings.nesterov,
-        weight_decay=settings.weight_decay,
-        **_fused(settings),
-    )
-
-
-def _adam(parameters, settings: Settings) -> torch.optim.Optimizer:
-    return torch.optim.Adam(
-        parameters, lr=settings.lr, weight_decay=settings.weight_decay, **_fused(settings)
-    )
-
-
-# The `optimizer` setting's values (the schema's enum equals these keys: tests/test_settings.py).
-OPTIMIZERS = {"sgd": _sgd, "adam": _adam}
-
-
 def _autocast(device: torch.device, precision: str):
     dtype = AUTOCAST_DTYPES.get(precision)
     return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
@@ -89,43 +43,6 @@ def _autocast(device: torch.device, precision: str):
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _sequential_sum(values: list[float]) -> float:
-    """Left to right in double precision, as the study's `running_loss += loss.item()`."""
-    return functools.reduce(operator.add, values, 0.0)
-
-
-class StepLosses:
-    """One epoch's per-step losses on the host, checked for NaN/inf as they are read.
-
-    As the study did, each step's loss is read with `loss.item()`, so the host waits for the
-    device every step. With `deferred_loss` they stay on the device and are read in bulk at
-    log points and at the end of the epoch: the same numbers, fewer synchronizations.
-    """
-
-    def __init__(self, steps: int, device: torch.device, deferred: bool, epoch: int):
-        self.pending = torch.zeros(steps, device=device) if deferred else None
-        self.values: list[float] = []
-        self.epoch = epoch
-
-    def add(self, step: int, loss: torch.Tensor) -> None:
-        if self.pending is not None:
-            self.pending[step] = loss
-        else:
-            self._append([loss.item()])
-
-    def mean(self, begin: int, end: int) -> float:
-        """Mean loss of steps [begin, end); raises Diverged at the first non-finite one."""
-        if self.pending is not None and end > len(self.values):
-            self._append(self.pending[len(self.values) : end].tolist())
-        return _sequential_sum(self.values[begin:end]) / (end - begin) if end > begin else math.nan
-
-    def _append(self, values: list[float]) -> None:
-        for value in values:
-            if not math.isfinite(value):
-                raise Diverged(self.epoch, len(self.values) + 1)
-            self.values.append(value)
 
 
 class Trainer:

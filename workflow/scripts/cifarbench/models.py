@@ -5,7 +5,27 @@ from torch import nn
 from torch.nn import functional as F
 
 
-class Net(nn.Module):
+class _ConvThenDense(nn.Module):
+    """The study's two models' shape: (conv, norm) blocks, each followed by ReLU and max-pool;
+    flatten; (fc, norm) layers, each followed by ReLU but the last, which has no norm.
+    Subclasses create and name their layers in the study's order (the order in which they
+    draw their initial weights); these tuples only say how they connect."""
+
+    convs: tuple[tuple[nn.Module, nn.Module], ...]
+    dense: tuple[tuple[nn.Module, nn.Module | None], ...]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, norm in self.convs:
+            x = self.pool(F.relu(norm(conv(x))))
+        x = torch.flatten(x, 1)
+        for fc, norm in self.dense:
+            x = fc(x)
+            if norm is not None:
+                x = F.relu(norm(x))
+        return x
+
+
+class Net(_ConvThenDense):
     """The study's LeNet: conv 3->6 5x5, pool, conv 6->16 5x5, pool, fc 400->120->84->10.
 
     `batch_norm` inserts BatchNorm2d after each conv and BatchNorm1d after fc1 and fc2, as the
@@ -22,17 +42,11 @@ class Net(nn.Module):
         self.fc1, self.bn3 = nn.Linear(16 * 5 * 5, 120), norm1d(120)
         self.fc2, self.bn4 = nn.Linear(120, 84), norm1d(84)
         self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(F.relu(self.bn1(self.conv1(x))))
-        x = self.pool(F.relu(self.bn2(self.conv2(x))))
-        x = torch.flatten(x, 1)
-        x = F.relu(self.bn3(self.fc1(x)))
-        x = F.relu(self.bn4(self.fc2(x)))
-        return self.fc3(x)
+        self.convs = ((self.conv1, self.bn1), (self.conv2, self.bn2))
+        self.dense = ((self.fc1, self.bn3), (self.fc2, self.bn4), (self.fc3, None))
 
 
-class SimpleCNN(nn.Module):
+class SimpleCNN(_ConvThenDense):
     """The study's second model: conv 3->32 3x3, pool, conv 32->64 3x3, pool, fc 4096->128->10."""
 
     def __init__(self, batch_norm: bool = False):
@@ -44,13 +58,8 @@ class SimpleCNN(nn.Module):
         self.pool = nn.MaxPool2d(2, 2)
         self.fc1, self.bn3 = nn.Linear(64 * 8 * 8, 128), norm1d(128)
         self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(F.relu(self.bn1(self.conv1(x))))
-        x = self.pool(F.relu(self.bn2(self.conv2(x))))
-        x = torch.flatten(x, 1)
-        x = F.relu(self.bn3(self.fc1(x)))
-        return self.fc2(x)
+        self.convs = ((self.conv1, self.bn1), (self.conv2, self.bn2))
+        self.dense = ((self.fc1, self.bn3), (self.fc2, None))
 
 
 class ResNet(nn.Module):

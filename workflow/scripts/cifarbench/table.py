@@ -6,18 +6,18 @@ from pathlib import Path
 import pandas as pd
 
 from cifarbench.atomic import atomic_path
+from cifarbench.columns import (
+    BASELINE,
+    COLUMNS,
+    CPU_BASELINE,
+    GPU_BASELINE,
+    SPEEDUP_VS_BASELINE,
+    SPEEDUP_VS_CPU,
+    TIME,
+    VARIANT,
+)
 from cifarbench.contract import check_metrics
 from cifarbench.errors import UserError
-
-# The study's CSV header, verbatim: readers of the report compare against these.
-STUDY_COLUMNS = [
-    "Optimization Technique",
-    "Training Time (seconds)",
-    "Accuracy (%)",
-    "Memory Usage (MB)",
-    "Epochs",
-]
-BASELINE = "cpu"  # the study's speedups are "compared to CPU": this variant
 
 
 def load_results(paths: list[str]) -> list[dict]:
@@ -32,73 +32,37 @@ def load_results(paths: list[str]) -> list[dict]:
     return results
 
 
-def to_row(result: dict) -> dict:
-    """One variant's row. The study's columns carry means over replicates; "Memory Usage (MB)"
-    is the study's measure, main-process RSS averaged over training."""
-    summary, s, device = result["summary"], result["settings"], result["device"]
-
-    def mean(name: str) -> float | None:
-        return summary[name]["mean"]
-
-    return {
-        "Optimization Technique": result["variant"],
-        "Training Time (seconds)": mean("training_time_s"),
-        "Accuracy (%)": mean("accuracy_pct"),
-        "Memory Usage (MB)": mean("memory_mb"),
-        "Epochs": result["epochs"],
-        "Status": result["status"],
-        "Device Requested": device["requested"],
-        "Device Used": device["used"] or "none",
-        "Device Name": device["name"],
-        "Fallback": device["fallback"],
-        "Model": s["model"],
-        "Batch Size": s["batch_size"],
-        "Workers": s["workers"] if s["loader"] != "tensor" else 0,
-        "Loader": s["loader"],
-        "Precision": s["precision"],
-        "Batch Norm": s["batch_norm"],
-        "Optimizer": s["optimizer"],
-        "Learning Rate": s["lr"],
-        "Replicates": summary["n"],
-        "Training Time Std (seconds)": summary["training_time_s"]["std"],
-        "Accuracy Std (%)": summary["accuracy_pct"]["std"],
-        "Memory Usage Std (MB)": summary["memory_mb"]["std"],
-        "Peak RSS incl. Workers (MB)": mean("peak_rss_with_workers_mb"),
-        "CUDA Peak Allocated (MB)": mean("cuda_peak_allocated_mb"),
-        "CUDA Peak Reserved (MB)": mean("cuda_peak_reserved_mb"),
-        "Throughput (images/s)": mean("throughput_img_s"),
-        "Data Wait (seconds)": mean("data_wait_s"),
-        "Job Wall Time (seconds)": result["job"]["wall_time_s"],
-        "Start to First Batch (seconds)": _first_batch(result),
-        "Torch Threads": result["environment"]["torch_threads"],
-        "Reason": result["reason"],
-        "Settings Hash": result["settings_hash"],
-    }
-
-
-def _first_batch(result: dict) -> float | None:
-    """Start-up overhead of the job: from its process start to its first training batch."""
-    replicates = result["replicates"]
-    return replicates[0]["first_batch_after_job_start_s"] if replicates else None
-
-
 def build_table(results: list[dict]) -> pd.DataFrame:
-    table = pd.DataFrame([to_row(result) for result in results])
-    table.insert(table.columns.get_loc("Replicates"), f"Speedup vs {BASELINE}", _speedup(table))
+    """One row per variant, one column per `COLUMNS` entry, in order. The study's columns
+    carry means over replicates; "Memory Usage (MB)" is the study's measure, main-process RSS
+    averaged over training."""
+    rows = [
+        {column.header: column.value(result) for column in COLUMNS if column.value}
+        for result in results
+    ]
+    table = pd.DataFrame(rows, columns=[column.header for column in COLUMNS])
+    table[SPEEDUP_VS_CPU.header] = _speedup(table, pd.Series(CPU_BASELINE, index=table.index))
+    requested = [result["device"]["requested"] for result in results]
+    baselines = pd.Series(
+        [GPU_BASELINE if device == "cuda" else CPU_BASELINE for device in requested],
+        index=table.index,
+        dtype=object,
+    )
+    table[BASELINE.header] = baselines
+    table[SPEEDUP_VS_BASELINE.header] = _speedup(table, baselines)
     return table
 
 
-def _speedup(table: pd.DataFrame) -> pd.Series:
-    """Training-time speedup over the `cpu` variant (NaN when it is not in this run)."""
-    times = table.set_index("Optimization Technique")["Training Time (seconds)"]
-    baseline = times.get(BASELINE)
-    if baseline is None or pd.isna(baseline):
-        return pd.Series(float("nan"), index=table.index)
-    return (baseline / table["Training Time (seconds)"]).astype(float)
+def _speedup(table: pd.DataFrame, baselines: pd.Series) -> pd.Series:
+    """Each row's baseline's training time over its own (NaN where the baseline did not run
+    in this table)."""
+    times = table.set_index(VARIANT.header)[TIME.header].astype(float)
+    baseline_times = baselines.map(times).astype(float)
+    return baseline_times / table[TIME.header].astype(float)
 
 
 def write_csv(table: pd.DataFrame, path: str) -> None:
     """Measured columns to 2 decimals, as the study wrote them; settings as given."""
-    measured = [c for c in table.columns if "(" in c or c.startswith("Speedup")]
+    measured = {column.header: 2 for column in COLUMNS if column.measured}
     with atomic_path(path) as tmp:
-        table.round({column: 2 for column in measured}).to_csv(tmp, index=False)
+        table.round(measured).to_csv(tmp, index=False)

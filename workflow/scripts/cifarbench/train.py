@@ -10,7 +10,8 @@ from cifarbench import measure, runtime
 from cifarbench.archive import Cifar
 from cifarbench.document import metrics_document
 from cifarbench.errors import UserError
-from cifarbench.loop import lr_factor, train_replicate
+from cifarbench.loop import train_replicate
+from cifarbench.optimizers import lr_factor
 from cifarbench.runtime import resolve_device
 from cifarbench.settings import Settings
 

@@ -1,0 +1,97 @@
+"""The results table's columns, defined once: header text (with its unit), and where each
+value comes from. table.py builds the table from these; figures.py reads it through them."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str  # the CSV header: the study's five verbatim, the unit in parentheses
+    value: Callable[[dict], Any] | None  # from one metrics document; None: from the whole table
+    measured: bool = False  # a measurement: written to 2 decimals, as the study wrote them
+
+
+def _mean(metric: str) -> Callable[[dict], Any]:
+    return lambda result: result["summary"][metric]["mean"]
+
+
+def _std(metric: str) -> Callable[[dict], Any]:
+    return lambda result: result["summary"][metric]["std"]
+
+
+def _setting(name: str) -> Callable[[dict], Any]:
+    return lambda result: result["settings"][name]
+
+
+def _workers(result: dict) -> int:
+    """Worker processes the variant really used: the tensor loader has none."""
+    settings = result["settings"]
+    return settings["workers"] if settings["loader"] != "tensor" else 0
+
+
+def _first_batch(result: dict) -> float | None:
+    """Start-up overhead of the job: from its process start to its first training batch."""
+    replicates = result["replicates"]
+    return replicates[0]["first_batch_after_job_start_s"] if replicates else None
+
+
+# The study's comparisons are "compared to CPU"; GPU variants also compare with the study's
+# first GPU run.
+CPU_BASELINE, GPU_BASELINE = "cpu", "g-initial"
+
+VARIANT = Column("Optimization Technique", lambda r: r["variant"])
+TIME = Column("Training Time (seconds)", _mean("training_time_s"), measured=True)
+ACCURACY = Column("Accuracy (%)", _mean("accuracy_pct"), measured=True)
+MEMORY = Column("Memory Usage (MB)", _mean("memory_mb"), measured=True)
+EPOCHS = Column("Epochs", lambda r: r["epochs"])
+STATUS = Column("Status", lambda r: r["status"])
+DEVICE_USED = Column("Device Used", lambda r: r["device"]["used"] or "none")
+FALLBACK = Column("Fallback", lambda r: r["device"]["fallback"])
+SPEEDUP_VS_CPU = Column(f"Speedup vs {CPU_BASELINE}", None, measured=True)
+BASELINE = Column("Baseline", None)
+SPEEDUP_VS_BASELINE = Column("Speedup vs Baseline", None, measured=True)
+REPLICATES = Column("Replicates", lambda r: r["summary"]["n"])
+TIME_STD = Column("Training Time Std (seconds)", _std("training_time_s"), measured=True)
+ACCURACY_STD = Column("Accuracy Std (%)", _std("accuracy_pct"), measured=True)
+MEMORY_STD = Column("Memory Usage Std (MB)", _std("memory_mb"), measured=True)
+
+# In the CSV's order: the study's five columns first, header text verbatim.
+COLUMNS = [
+    VARIANT,
+    TIME,
+    ACCURACY,
+    MEMORY,
+    EPOCHS,
+    STATUS,
+    Column("Device Requested", lambda r: r["device"]["requested"]),
+    DEVICE_USED,
+    Column("Device Name", lambda r: r["device"]["name"]),
+    FALLBACK,
+    Column("Model", _setting("model")),
+    Column("Batch Size", _setting("batch_size")),
+    Column("Workers", _workers),
+    Column("Loader", _setting("loader")),
+    Column("Precision", _setting("precision")),
+    Column("Batch Norm", _setting("batch_norm")),
+    Column("Optimizer", _setting("optimizer")),
+    Column("Learning Rate", _setting("lr")),
+    SPEEDUP_VS_CPU,
+    BASELINE,
+    SPEEDUP_VS_BASELINE,
+    REPLICATES,
+    TIME_STD,
+    ACCURACY_STD,
+    MEMORY_STD,
+    Column("Peak RSS incl. Workers (MB)", _mean("peak_rss_with_workers_mb"), measured=True),
+    Column("CUDA Peak Allocated (MB)", _mean("cuda_peak_allocated_mb"), measured=True),
+    Column("CUDA Peak Reserved (MB)", _mean("cuda_peak_reserved_mb"), measured=True),
+    Column("Throughput (images/s)", _mean("throughput_img_s"), measured=True),
+    Column("Data Wait (seconds)", _mean("data_wait_s"), measured=True),
+    Column("Job Wall Time (seconds)", lambda r: r["job"]["wall_time_s"], measured=True),
+    Column("Start to First Batch (seconds)", _first_batch, measured=True),
+    Column("Torch Threads", lambda r: r["environment"]["torch_threads"]),
+    Column("Reason", lambda r: r["reason"]),
+    Column("Settings Hash", lambda r: r["settings_hash"]),
+]

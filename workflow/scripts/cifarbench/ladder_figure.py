@@ -1,0 +1,82 @@
+"""The ladder figure: what each optimization buys, rung by rung (optimization_ladder.png)."""
+
+import itertools
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from cifarbench.columns import ACCURACY, FALLBACK, STATUS, TIME, VARIANT
+from cifarbench.config import changed_settings
+from cifarbench.figures import COLORS, bar_kind, save
+
+
+def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str]], path: str):
+    """What each optimization buys: one panel per ladder, one bar per rung (its training time,
+    labelled with its accuracy and its speedup over the ladder's first rung), each rung named
+    by the setting it turns on."""
+    sns.set_theme(style="whitegrid", context="paper")
+    rows = table.set_index(VARIANT.header, drop=False)
+    settings = {result["variant"]: result["settings"] for result in results}
+    present = {name: [r for r in rungs if r in rows.index] for name, rungs in ladders.items()}
+    present = {name: rungs for name, rungs in present.items() if rungs}
+    heights = [max(2.0, 0.45 * len(rungs) + 1) for rungs in present.values()] or [2.0]
+    figure, axes = plt.subplots(
+        len(heights),
+        1,
+        figsize=(9, sum(heights)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    for axis, (name, rungs) in zip(axes[:, 0], present.items(), strict=True):
+        _ladder_panel(axis, name, rows.loc[rungs], settings)
+    if not present:
+        axes[0, 0].text(0.5, 0.5, "no ladder rung in this run", ha="center", va="center")
+        axes[0, 0].set_axis_off()
+    figure.suptitle("What each optimization buys (each rung adds one to the rung above)")
+    figure.tight_layout()
+    save(figure, path)
+
+
+def _ladder_panel(axis: plt.Axes, name: str, rungs: pd.DataFrame, settings: dict) -> None:
+    names = list(rungs[VARIANT.header])
+    times = rungs[TIME.header].astype(float)
+    base_time = times.iloc[0]
+    labels = [f"{names[0]} (stock)"] + [
+        f"{rung}\n+ {_change(settings[below], settings[rung])}"
+        for below, rung in itertools.pairwise(names)
+    ]
+    labels = [
+        label + ("  [ran on CPU]" if row[FALLBACK.header] else "")
+        for label, (_, row) in zip(labels, rungs.iterrows(), strict=True)
+    ]
+    bars = axis.barh(
+        labels,
+        times.fillna(0),
+        color=[COLORS[bar_kind(r)] for _, r in rungs.iterrows()],
+        edgecolor="black",
+        linewidth=0.5,
+    )
+    axis.bar_label(
+        bars,
+        labels=[_rung_text(row, base_time) for _, row in rungs.iterrows()],
+        padding=3,
+        fontsize=8,
+    )
+    axis.invert_yaxis()  # the stock rung on top, the fastest at the bottom
+    axis.set_xlabel("training time (s)")
+    axis.set_title(f"{name} ladder: from {names[0]} up", loc="left", fontsize=9)
+    axis.tick_params(axis="y", labelsize=7)
+    axis.margins(x=0.25)
+
+
+def _change(below: dict, rung: dict) -> str:
+    """The setting a rung turns on, as `key: value`."""
+    return ", ".join(f"{key}: {rung[key]}" for key in changed_settings(below, rung))
+
+
+def _rung_text(row: pd.Series, base_time: float) -> str:
+    if row[STATUS.header] != "ok":
+        return row[STATUS.header]
+    speedup = base_time / row[TIME.header]
+    return f"{row[TIME.header]:.1f} s, {row[ACCURACY.header]:.2f}%, {speedup:.2f}x"

@@ -1,0 +1,71 @@
+"""Unpickle a CIFAR-10 batch, which is untrusted input, building numpy arrays and nothing else."""
+
+import io
+import pickle
+
+import numpy as np
+
+from cifarbench.errors import UserError
+
+# Rebuilds an array from its pickle; taken from an array rather than imported by name because
+# numpy 2 moved it (numpy.core -> numpy._core) and warns when numpy.core is imported.
+_RECONSTRUCT = np.empty(0).__reduce__()[0]
+
+
+def _latin1_encode(text, encoding):
+    """`_codecs.encode` as a Python 3 protocol-2 pickle uses it to rebuild bytes; latin-1 only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"unexpected _codecs.encode of {type(text).__name__}")
+    return text.encode("latin-1")
+
+
+# (module, name) as the pickle says -> what it may build
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that can build numpy arrays and nothing else.
+
+    A CIFAR-10 batch is a dict of bytes, ints, lists and one uint8 array; an array is
+    rebuilt from `_reconstruct`, `ndarray` and `dtype`. The official files (Python 2 cPickle)
+    name `_reconstruct` under numpy.core.multiarray; files re-pickled by Python 3 at protocol 2
+    name it under numpy._core with numpy 2, and rebuild bytes with `_codecs.encode`. Any other
+    global could run code (os.system, builtins.open, ...), so it is refused.
+    """
+
+    def __init__(self, file, member: str):
+        super().__init__(file, encoding="bytes")  # Python 2 str objects become bytes
+        self.member = member
+
+    def find_class(self, module, name):
+        allowed = _ALLOWED_GLOBALS.get((module, name))
+        if allowed is None:
+            raise UserError(
+                f"{self.member}: refusing to unpickle {module}.{name} "
+                "(not part of a CIFAR-10 batch)"
+            )
+        return allowed
+
+
+def unpickle(data: bytes, where: str) -> dict:
+    """Unpickle with the whitelist; return the dict with str keys (py2 files have bytes keys)."""
+    try:
+        obj = _BatchUnpickler(io.BytesIO(data), where).load()
+    except UserError:
+        raise
+    except Exception as exc:  # a corrupt pickle can fail in many ways; all mean the same here
+        raise UserError(f"{where}: not a valid pickle ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise UserError(f"{where}: expected a dict, found {type(obj).__name__}")
+    return {text(key): value for key, value in obj.items()}
+
+
+def text(value):
+    """Python 2 str arrive as bytes: decode them (the names are ASCII)."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
