@@ -5,13 +5,15 @@ from cifarbench.script import run
 from cifarbench.table import build_table, load_results
 
 
-def plot(metrics: list[str], ladders: dict, outputs: dict[str, str]) -> None:
+def plot(
+    metrics: list[str], ladders: dict, comparison: str, loss: str, tradeoff: str, ladder: str
+) -> None:
     results = load_results(metrics)
     table = build_table(results)  # the CSV's table, in memory
-    figures.comparison(table, outputs["comparison"])
-    figures.loss_curves(results, outputs["loss"])
-    figures.tradeoff(table, outputs["tradeoff"])
-    ladder_figure.ladder(table, results, ladders, outputs["ladder"])
+    figures.comparison(table, comparison)
+    figures.loss_curves(results, loss)
+    figures.tradeoff(table, tradeoff)
+    ladder_figure.ladder(table, results, ladders, ladder)
 
 
 run(
@@ -19,5 +21,5 @@ run(
     plot,
     list(snakemake.input.metrics),
     dict(snakemake.params.ladders),
-    dict(snakemake.output.items()),
+    **dict(snakemake.output.items()),
 )

@@ -77,22 +77,22 @@ def save_cache(cifar: Cifar, path) -> None:
 
 def load_cache(path) -> Cifar:
     """Load a cache written by `save_cache`, checking that it is one."""
-    arrays = _load_npz(path)
-    missing = [key for key in CACHE_KEYS if key not in arrays]
+    stored = _load_npz(path)
+    missing = [key for key in CACHE_KEYS if key not in stored]
     if missing:
         raise UserError(f"{path}: not a cifarbench cache (missing {', '.join(missing)})")
     for split in ("train", "test"):
         _check_cached_split(
-            arrays[f"{split}_images"], arrays[f"{split}_labels"], f"{path}: {split}"
+            stored[f"{split}_images"], stored[f"{split}_labels"], f"{path}: {split}"
         )
-    classes = arrays["classes"]
+    classes = stored["classes"]
     if classes.dtype.kind != "U" or classes.shape != (N_CLASSES,):
         raise UserError(f"{path}: classes should be {N_CLASSES} names, found {classes!r}")
     return Cifar(
-        train_images=arrays["train_images"],
-        train_labels=arrays["train_labels"],
-        test_images=arrays["test_images"],
-        test_labels=arrays["test_labels"],
+        train_images=stored["train_images"],
+        train_labels=stored["train_labels"],
+        test_images=stored["test_images"],
+        test_labels=stored["test_labels"],
         classes=tuple(str(name) for name in classes),
     )
 

@@ -27,8 +27,8 @@ def _setting(name: str) -> Callable[[dict], Any]:
 
 def _workers(result: dict) -> int:
     """Worker processes the variant really used: the tensor loader has none."""
-    settings = result["settings"]
-    return settings["workers"] if settings["loader"] != "tensor" else 0
+    uses_workers = result["settings"]["loader"] != "tensor"
+    return result["settings"]["workers"] if uses_workers else 0
 
 
 def _first_batch(result: dict) -> float | None:

@@ -4,6 +4,7 @@ is workflow/schemas/metrics.schema.yaml, checked by cifarbench.contract)."""
 import statistics
 
 from cifarbench.config import settings_hash
+from cifarbench.settings import Settings
 
 # Bump with the schema on any change a reader could notice. 2: the stock-by-default settings.
 SCHEMA_VERSION = 2
@@ -23,7 +24,7 @@ SUMMARIZED = {
 
 def metrics_document(
     variant: str,
-    settings: dict,
+    settings: Settings,
     device: dict,
     replicates: list[dict],
     reason: str | None,
@@ -37,10 +38,10 @@ def metrics_document(
         "variant": variant,
         "status": status,
         "reason": reason,
-        "settings": settings,
-        "settings_hash": settings_hash(settings),
+        "settings": settings.to_dict(),
+        "settings_hash": settings_hash(settings.to_dict()),
         "device": device,
-        "epochs": settings["epochs"],
+        "epochs": settings.epochs,
         "summary": summarize(replicates),
         "replicates": replicates,
         "environment": environment,

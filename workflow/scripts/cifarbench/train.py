@@ -37,7 +37,7 @@ def run_variant(variant: str, data: Cifar, values: dict, gpu_fallback: str, thre
             ]
     return metrics_document(
         variant,
-        settings.to_dict(),
+        settings,
         _device_record(settings.device, device),
         replicates,
         reason,
