@@ -11,15 +11,9 @@ import psutil
 import pytest
 
 from cifar_archive import hostile_pickle, write_cifar_archive
-from workflow_helpers import SNAKEMAKE, copy_workflow, snakemake, write_data_config
+from workflow_helpers import SNAKEMAKE, data_workflow, snakemake
 
 pytestmark = pytest.mark.slow
-
-
-def workflow_for(tmp_path: Path, archive: Path, md5: str) -> Path:
-    workdir = copy_workflow(tmp_path / "wf")
-    write_data_config(workdir / "data.yaml", archive, md5, train=200, test=50)
-    return workdir
 
 
 def assert_nothing_prepared_or_trained(workdir: Path) -> None:
@@ -34,7 +28,7 @@ def test_hostile_pickle_with_a_matching_md5_is_refused_and_never_runs(tmp_path):
     archive, md5 = write_cifar_archive(
         tmp_path / "a", 20, 5, corrupt={"payload": {"data_batch_2": hostile_pickle(marker)}}
     )
-    workdir = workflow_for(tmp_path, archive, md5)
+    workdir = data_workflow(tmp_path, archive, md5)
     run = snakemake(workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu")
     assert run.returncode != 0
     assert "data_batch_2: refusing to unpickle io.open (not part of a CIFAR-10 batch)" in (
@@ -46,7 +40,7 @@ def test_hostile_pickle_with_a_matching_md5_is_refused_and_never_runs(tmp_path):
 
 def test_truncated_archive_fails_in_prepare_with_one_line(tmp_path):
     archive, md5 = write_cifar_archive(tmp_path / "a", 20, 5, corrupt={"truncate": 0.6})
-    workdir = workflow_for(tmp_path, archive, md5)
+    workdir = data_workflow(tmp_path, archive, md5)
     run = snakemake(workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu")
     assert run.returncode != 0
     cause = [line for line in run.stderr.splitlines() if line.startswith("cifarbench error:")]
@@ -56,8 +50,7 @@ def test_truncated_archive_fails_in_prepare_with_one_line(tmp_path):
 
 def test_wrong_test_set_size_is_an_error_naming_the_counts(tmp_path):
     archive, md5 = write_cifar_archive(tmp_path / "a", 20, 5)
-    workdir = copy_workflow(tmp_path / "wf")
-    write_data_config(workdir / "data.yaml", archive, md5, train=200, test=10000)
+    workdir = data_workflow(tmp_path, archive, md5, test=10000)
     run = snakemake(workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu")
     assert run.returncode != 0
     assert "expected 10000" in run.stderr and "50" in run.stderr
@@ -90,7 +83,7 @@ def _wait_for(path: Path, text: str, timeout: float = 120) -> None:
 @pytest.mark.parametrize("how", ["SIGKILL the training job", "SIGINT the run (Ctrl-C)"])
 def test_an_interrupted_training_job_leaves_no_result_and_is_redone(tmp_path, how):
     archive, md5 = write_cifar_archive(tmp_path / "a", 20, 5)
-    workdir = workflow_for(tmp_path, archive, md5)
+    workdir = data_workflow(tmp_path, archive, md5)
     args = [
         SNAKEMAKE,
         "--cores",

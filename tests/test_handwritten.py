@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from training_helpers import assert_same_training, train_two_epochs
 
 from cifarbench.handwritten import HandwrittenNet
 from cifarbench.models import make_net
+from training_helpers import assert_same_training, train_two_epochs
 from workflow_helpers import study_settings
 
 

@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from training_helpers import assert_same_training, train_two_epochs
 
 from cifarbench.archive import save_cache
 from cifarbench.config import variant_settings
 from cifarbench.settings import Settings
 from cifarbench.train import run_variant
+from training_helpers import assert_same_training, train_two_epochs
 from workflow_helpers import REPO, config_refusal, shipped_config
 
 CONFIG = shipped_config()

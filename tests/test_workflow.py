@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from cifar_archive import write_cifar_archive
-from workflow_helpers import copy_workflow, snakemake, write_data_config
+from workflow_helpers import data_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -46,17 +46,10 @@ def archive(tmp_path_factory) -> tuple[Path, str]:
     return write_cifar_archive(tmp_path_factory.mktemp("archive"), 20, 5)
 
 
-def fresh_workflow(root: Path, archive: tuple[Path, str], md5: str | None = None) -> Path:
-    workdir = copy_workflow(root / "wf")
-    path, real_md5 = archive
-    write_data_config(workdir / "data.yaml", path, md5 or real_md5, train=200, test=50)
-    return workdir
-
-
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, archive) -> Path:
     """The whole DAG: four variants, two replicates, one epoch, two cores."""
-    workdir = fresh_workflow(tmp_path_factory.mktemp("study"), archive)
+    workdir = data_workflow(tmp_path_factory.mktemp("study"), *archive)
     run = snakemake(
         workdir,
         "--cores",
@@ -168,7 +161,7 @@ def test_dag_renders_with_dot(study):
 
 
 def test_one_variant_by_name_runs_only_what_it_needs(tmp_path, archive):
-    workdir = fresh_workflow(tmp_path, archive)
+    workdir = data_workflow(tmp_path, *archive)
     run = snakemake(
         workdir, "results/g-b16-w4.json", "--configfile", "data.yaml", "--config", "epochs=1"
     )
@@ -183,7 +176,7 @@ def test_one_variant_by_name_runs_only_what_it_needs(tmp_path, archive):
 def test_the_snakefile_finds_the_library_without_the_editable_install(tmp_path, archive):
     """As under a Snakemake installed apart from the project: the library is not importable
     until common.smk puts it on the path."""
-    workdir = fresh_workflow(tmp_path, archive)
+    workdir = data_workflow(tmp_path, *archive)
     without_install = (
         "import sys; sys.path = [p for p in sys.path if not p.endswith('workflow/scripts')]; "
         "import importlib.util; assert importlib.util.find_spec('cifarbench') is None; "
@@ -201,7 +194,7 @@ def test_the_snakefile_finds_the_library_without_the_editable_install(tmp_path, 
 
 
 def test_a_wrong_md5_fails_cleanly_and_leaves_nothing(tmp_path, archive):
-    workdir = fresh_workflow(tmp_path, archive, md5="0" * 32)
+    workdir = data_workflow(tmp_path, archive[0], "0" * 32)
     run = snakemake(
         workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "epochs=1", "only=cpu"
     )
@@ -214,7 +207,7 @@ def test_a_wrong_md5_fails_cleanly_and_leaves_nothing(tmp_path, archive):
 
 
 def test_a_config_typo_is_rejected_before_any_job(tmp_path, archive):
-    workdir = fresh_workflow(tmp_path, archive)
+    workdir = data_workflow(tmp_path, *archive)
     (workdir / "typo.yaml").write_text("variants:\n  cpu:\n    batchsize: 8\n")
     run = snakemake(workdir, "--cores", "2", "--configfile", "data.yaml", "typo.yaml")
     assert run.returncode != 0

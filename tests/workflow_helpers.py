@@ -47,6 +47,13 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def data_workflow(root: Path, archive: Path, md5: str, train: int = 200, test: int = 50) -> Path:
+    """A fresh copy of the workflow under `root`, with data.yaml pointing at `archive`."""
+    workdir = copy_workflow(root / "wf")
+    write_data_config(workdir / "data.yaml", archive, md5, train, test)
+    return workdir
+
+
 def write_data_config(path: Path, archive: Path, md5: str, train: int, test: int) -> Path:
     """A --configfile pointing the workflow at a local archive (the offline set-up)."""
     data = {"url": archive.as_uri(), "md5": md5, "train_size": train, "test_size": test}

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cifarbench.errors import UserError
+from cifarbench.units import MB
 
-MB = 1 << 20
 FREE_MARGIN_BYTES = 64 * MB  # keep some room: a disk filled to the last byte breaks other jobs
 
 

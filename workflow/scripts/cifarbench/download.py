@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from cifarbench.atomic import MB, atomic_path, check_free_space
+from cifarbench.atomic import atomic_path, check_free_space
 from cifarbench.errors import UserError
 from cifarbench.progress import terminal
+from cifarbench.units import MB
 
 log = logging.getLogger("cifarbench.download")
 

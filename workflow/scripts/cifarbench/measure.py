@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import torch
 
-MB = 1024 * 1024
+from cifarbench.units import MB
 
 
 def now_iso() -> str:

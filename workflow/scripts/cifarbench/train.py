@@ -14,6 +14,7 @@ from cifarbench.loop import train_replicate
 from cifarbench.optimizers import lr_factor
 from cifarbench.runtime import resolve_device
 from cifarbench.settings import Settings
+from cifarbench.units import MB
 
 __all__ = ["lr_factor", "resolve_device", "run_variant", "train_replicate"]
 
@@ -74,6 +75,6 @@ def _out_of_memory(variant: str, settings: Settings, device: torch.device) -> st
     return (
         f"variant {variant}: out of GPU memory at batch_size {settings.batch_size} "
         f"({settings.model}, {settings.precision}) on {torch.cuda.get_device_name(device)}: "
-        f"{total / measure.MB:.0f} MB total, {free / measure.MB:.0f} MB free, "
-        f"{peak / measure.MB:.0f} MB allocated at peak; lower batch_size"
+        f"{total / MB:.0f} MB total, {free / MB:.0f} MB free, "
+        f"{peak / MB:.0f} MB allocated at peak; lower batch_size"
     )
