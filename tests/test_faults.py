@@ -104,7 +104,7 @@ def test_an_interrupted_training_job_leaves_no_result_and_is_redone(tmp_path, ho
     )
     try:
         trainer = _training_process(psutil.Process(run.pid))
-        _wait_for(workdir / "logs" / "train" / "cpu.log", "epoch 1:")
+        _wait_for(workdir / "logs" / "train" / "cpu" / "seed0.log", "epoch 1:")
         if how.startswith("SIGKILL"):
             trainer.send_signal(signal.SIGKILL)
         else:
@@ -116,6 +116,7 @@ def test_an_interrupted_training_job_leaves_no_result_and_is_redone(tmp_path, ho
             run.wait()
     assert not (workdir / "results" / "cpu.json").exists()
     assert not list((workdir / "results").glob(".cpu.json.*"))
+    assert not list((workdir / "results" / "seeds" / "cpu").glob("*seed0.json*"))
     rerun = snakemake(
         workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu", "epochs=1"
     )

@@ -27,6 +27,7 @@ from workflow_helpers import REPO, copy_workflow
 PROFILE = "profiles/slurm"
 TRAIN_THREADS = yaml.safe_load((REPO / PROFILE / "config.yaml").read_text())["set-threads"]["train"]
 VARIANTS = ("cpu", "g-initial")  # one CPU variant, one GPU variant
+SEEDS = (0, 1)  # replicates: 2, one SLURM job each
 RUN_TIMEOUT_S = 300  # hard limit for the three runs together (here they take about 2 min)
 # The plugin waits 40 s before its first status check, which suits a real queue; jobs here
 # start at once and take seconds.
@@ -88,6 +89,7 @@ def _workdir(base: Path, archive: tuple[Path, str], md5: str | None = None) -> P
         },
         "only": ",".join(VARIANTS),
         "epochs": 1,
+        "replicates": 2,
     }
     (base / "test-config.yaml").write_text(yaml.safe_dump(overlay))
     return base
@@ -167,11 +169,12 @@ def slurm_run(runs):
 
 
 @pytest.mark.slurm
-def test_every_job_is_its_own_slurm_job(slurm_run):
+def test_every_job_is_its_own_slurm_job_each_seed_too(slurm_run):
     workdir, out = slurm_run
     jobs = _submitted(workdir, out)
     expected = {Path(f"rule_{rule}") for rule in ("download", "prepare", "aggregate", "plot")}
-    expected |= {Path("rule_train") / variant for variant in VARIANTS}
+    expected |= {Path("rule_train") / f"{variant}_{seed}" for variant in VARIANTS for seed in SEEDS}
+    expected |= {Path("rule_summarize") / variant for variant in VARIANTS}
     assert set(jobs) == expected, out[-8000:]
     assert len(set(jobs.values())) == len(expected)
     for folder, job_id in jobs.items():
@@ -184,7 +187,7 @@ def test_every_job_is_its_own_slurm_job(slurm_run):
 def test_training_jobs_ask_for_cpus_and_gpu_variants_for_a_gpu(cluster, slurm_run):
     workdir, out = slurm_run
     jobs = _submitted(workdir, out)
-    cpu_id, gpu_id = jobs[Path("rule_train/cpu")], jobs[Path("rule_train/g-initial")]
+    cpu_id, gpu_id = jobs[Path("rule_train/cpu_0")], jobs[Path("rule_train/g-initial_0")]
     # Finished jobs stay known to slurmctld for MinJobAge (300 s).
     cpu_job = cluster.run("scontrol", "show", "job", cpu_id)
     gpu_job = cluster.run("scontrol", "show", "job", gpu_id)
@@ -196,11 +199,11 @@ def test_training_jobs_ask_for_cpus_and_gpu_variants_for_a_gpu(cluster, slurm_ru
     logs = workdir / "logs" / "slurm" / "rule_train"
     assert (
         f"job={gpu_id} step=0 CUDA_VISIBLE_DEVICES=0\n"
-        in (logs / "g-initial" / f"{gpu_id}.log").read_text()
+        in (logs / "g-initial_0" / f"{gpu_id}.log").read_text()
     )
     assert (
         f"job={cpu_id} step=0 CUDA_VISIBLE_DEVICES=unset\n"
-        in (logs / "cpu" / f"{cpu_id}.log").read_text()
+        in (logs / "cpu_0" / f"{cpu_id}.log").read_text()
     )
     # Behind the dummy GPU there is no CUDA: the variant ran on the CPU and says so (with a
     # real NVIDIA GPU on this machine, it ran there).

@@ -48,7 +48,7 @@ def _rules() -> dict[str, str]:
 
 def test_every_rule_that_runs_code_names_an_existing_env():
     rules = {name: body for name, body in _rules().items() if name != "all"}
-    assert set(rules) == {"download", "prepare", "train", "aggregate", "plot"}
+    assert set(rules) == {"download", "prepare", "train", "summarize", "aggregate", "plot"}
     for name, body in rules.items():
         env = re.search(r'conda:\s*\n\s*"([^"]+)"', body)
         assert env, f"rule {name} names no conda env"
@@ -84,5 +84,7 @@ def test_envs_pin_a_python_that_runs_snakemakes_script_preamble(env_file):
 
 def test_analysis_env_has_what_the_untimed_rules_import():
     pins = _dependencies("analysis.yaml")
-    assert {"numpy", "pandas", "matplotlib", "seaborn", "pyyaml", "jsonschema"} <= set(pins)
+    assert {"numpy", "pandas", "matplotlib", "seaborn", "scipy", "pyyaml", "jsonschema"} <= set(
+        pins
+    )
     assert "pytorch" not in pins

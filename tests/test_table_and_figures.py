@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cifarbench import figures, ladder_figure, table, train
+from cifarbench import figures, ladder_figure, table, tradeoff_figure, train
 from cifarbench.archive import read_archive
 from workflow_helpers import study_settings
 
@@ -107,7 +107,7 @@ def test_figures_are_drawn_with_every_kind_of_variant(csv, documents, tmp_path):
     outputs = {name: tmp_path / f"{name}.png" for name in names}
     figures.comparison(rows, str(outputs["comparison"]))
     figures.loss_curves(results, str(outputs["loss"]))
-    figures.tradeoff(rows, str(outputs["tradeoff"]))
+    tradeoff_figure.tradeoff(rows, str(outputs["tradeoff"]))
     ladders = {"cpu": ["cpu", "g-lr-huge"], "gpu": ["g-b16-w4", "g-skip"], "none": ["absent"]}
     ladder_figure.ladder(rows, results, ladders, str(outputs["ladder"]))
     with Image.open(outputs["comparison"]) as image:

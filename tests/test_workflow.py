@@ -11,30 +11,36 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from cifar_archive import write_cifar_archive
 from workflow_helpers import data_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
-# g-* fall back to the CPU on a machine without CUDA; cpu-l1-grouped is a rung of the cpu ladder.
-VARIANTS = ["cpu", "cpu-l1-grouped", "g-b16-w4", "g-bn"]
+# g-* fall back to the CPU on a machine without CUDA; cpu-l1-grouped is a rung of the cpu ladder;
+# `tiny` is a two-axis sweep (its cells are variants too).
+SWEEP = {"base": "cpu", "axes": {"batch_size": [10, 20], "workers": [0, 1]}}
+CELLS = ["tiny.b10-w0", "tiny.b10-w1", "tiny.b20-w0", "tiny.b20-w1"]
+VARIANTS = ["cpu", "cpu-l1-grouped", "g-b16-w4", "g-bn", *CELLS]
 OUTPUTS = [
     "results/training_data.csv",
     "results/optimization_techniques_comparison.png",
     "results/loss_curves.png",
     "results/accuracy_vs_time.png",
     "results/optimization_ladder.png",
+    "results/sweeps/tiny.png",
 ]
 # The study run's config; every later command on it repeats it, or Snakemake would see
 # changed params and want to rerun.
 STUDY_CONFIG = (
     "--configfile",
     "data.yaml",
+    "sweep.yaml",
     "--config",
     "epochs=1",
     "replicates=2",
-    f"only={','.join(VARIANTS)}",
+    f"only={','.join(VARIANTS[:4])},tiny",
 )
 STUDY_HEADER = (
     "Optimization Technique,Training Time (seconds),Accuracy (%),Memory Usage (MB),Epochs"
@@ -48,8 +54,9 @@ def archive(tmp_path_factory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, archive) -> Path:
-    """The whole DAG: four variants, two replicates, one epoch, two cores."""
+    """The whole DAG: four variants and a 2x2 sweep, two replicates, one epoch, two cores."""
     workdir = data_workflow(tmp_path_factory.mktemp("study"), *archive)
+    (workdir / "sweep.yaml").write_text(yaml.safe_dump({"sweeps": {"tiny": SWEEP}}))
     run = snakemake(
         workdir,
         "--cores",
@@ -71,8 +78,10 @@ def test_every_output_appears(study):
         f"{v}.json" for v in VARIANTS
     )
     for variant in VARIANTS:
-        assert (study / "logs" / "train" / f"{variant}.log").exists()
-        assert (study / "results" / "benchmarks" / f"{variant}.tsv").exists()
+        for seed in (0, 1):  # replicates=2: a job each
+            assert (study / "logs" / "train" / variant / f"seed{seed}.log").exists()
+            assert (study / "results" / "benchmarks" / variant / f"seed{seed}.tsv").exists()
+            assert (study / "results" / "seeds" / variant / f"seed{seed}.json").exists()
 
 
 def test_csv_has_the_study_header_and_agrees_with_the_jsons(study):
@@ -90,6 +99,17 @@ def test_csv_has_the_study_header_and_agrees_with_the_jsons(study):
         assert row["Accuracy Std (%)"] == pytest.approx(summary["accuracy_pct"]["std"], abs=0.006)
         assert row["Memory Usage (MB)"] == pytest.approx(summary["memory_mb"]["mean"], abs=0.006)
         assert (row["Epochs"], row["Replicates"]) == (1, 2)
+        low, high = (
+            row["Training Time CI95 Low (seconds)"],
+            row["Training Time CI95 High (seconds)"],
+        )
+        assert low <= row["Training Time (seconds)"] <= high
+        assert row["Noisy"] in (True, False)
+    baselines = rows["Baseline"].to_dict()
+    assert baselines["tiny.b20-w1"] == "cpu" and baselines["g-bn"] == "g-initial"
+    verdicts = {"faster", "slower", "same within noise"}
+    assert rows.loc["cpu-l1-grouped", "Training Time vs Baseline"] in verdicts
+    assert 0 <= rows.loc["tiny.b20-w1", "Training Time p vs Baseline"] <= 1
 
 
 def test_gpu_variant_on_a_machine_without_cuda_is_labelled_as_run_on_the_cpu(study):
@@ -106,11 +126,13 @@ def test_gpu_variant_on_a_machine_without_cuda_is_labelled_as_run_on_the_cpu(stu
 
 
 def test_cpu_training_jobs_never_overlap_in_time(study):
-    """Both claim every core (--cores 2), so Snakemake runs them one after the other."""
-    spans = sorted((load(study, v)["job"]["start"], load(study, v)["job"]["end"]) for v in VARIANTS)
+    """Each seed's job claims every core (--cores 2), so Snakemake runs them in turn."""
+    records = [json.loads(p.read_text()) for p in (study / "results" / "seeds").glob("*/*.json")]
+    assert len(records) == 2 * len(VARIANTS)
+    spans = sorted((record["job"]["start"], record["job"]["end"]) for record in records)
     for (_, first_end), (second_start, _) in itertools.pairwise(spans):
         assert first_end <= second_start
-    assert all(load(study, v)["environment"]["threads_requested"] == 2 for v in VARIANTS)
+    assert all(record["environment"]["threads_requested"] == 2 for record in records)
 
 
 def test_a_complete_workflow_has_nothing_to_do_quickly(study):

@@ -8,25 +8,39 @@ from pathlib import Path
 # such line: Snakemake puts each script's folder on their path.)
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from cifarbench.config import (
+    all_variants,
+    baselines,
+    heatmap_sweeps,
     nvidia_driver_loaded,
     selected_variants,
     validate_config,
     variant_settings,
 )
 
+from cifarbench.document import seeds_of
+
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 
 VARIANTS = selected_variants(config)
+BASELINES = baselines(config)
+HEATMAP_SWEEPS = heatmap_sweeps(config)
 # Without an NVIDIA driver here, GPU variants that fall back to the CPU time the CPU.
 HOST_HAS_NVIDIA_DRIVER = nvidia_driver_loaded()
 
 
 wildcard_constraints:
-    variant="|".join(re.escape(name) for name in config["variants"]),
+    variant="|".join(re.escape(name) for name in all_variants(config)),
+    seed=r"\d+",
 
 
 def settings_of(wildcards):
     return variant_settings(config, wildcards.variant)
+
+
+def seed_records(wildcards):
+    """One training job per seed: a cluster runs them side by side, one machine in turn."""
+    seeds = seeds_of(settings_of(wildcards))
+    return [f"results/seeds/{wildcards.variant}/seed{seed}.json" for seed in seeds]
 
 
 def times_the_cpu(variant):

@@ -11,6 +11,8 @@ rule aggregate:
         "logs/aggregate.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        baselines=lambda wildcards: {name: BASELINES[name] for name in VARIANTS},
     script:
         "../scripts/aggregate.py"
 
@@ -37,11 +39,14 @@ rule plot:
             caption="../report/optimization_ladder.rst",
             category="Figures",
         ),
+        heatmaps=expand("results/sweeps/{sweep}.png", sweep=HEATMAP_SWEEPS),
     log:
         "logs/plot.log",
     conda:
         "../../envs/analysis.yaml"
     params:
         ladders=config.get("ladders", {}),
+        heatmap_sweeps=HEATMAP_SWEEPS,
+        baselines=lambda wildcards: {name: BASELINES[name] for name in VARIANTS},
     script:
         "../scripts/plot.py"

@@ -2,11 +2,11 @@ rule train:
     input:
         cache=rules.prepare.output.cache,
     output:
-        metrics="results/{variant}.json",
+        record="results/seeds/{variant}/seed{seed}.json",
     log:
-        "logs/train/{variant}.log",
+        "logs/train/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/{variant}.tsv"
+        "results/benchmarks/{variant}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: train_threads
@@ -17,3 +17,16 @@ rule train:
         gpu_fallback=config["gpu_fallback"],
     script:
         "../scripts/train.py"
+
+
+rule summarize:
+    input:
+        records=seed_records,
+    output:
+        metrics="results/{variant}.json",
+    log:
+        "logs/summarize/{variant}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/summarize.py"

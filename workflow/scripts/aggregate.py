@@ -4,8 +4,14 @@ from cifarbench.script import run
 from cifarbench.table import build_table, load_results, write_csv
 
 
-def aggregate(metrics: list[str], csv: str) -> None:
-    write_csv(build_table(load_results(metrics)), csv)
+def aggregate(metrics: list[str], baselines: dict[str, str], csv: str) -> None:
+    write_csv(build_table(load_results(metrics), baselines), csv)
 
 
-run(snakemake.log[0], aggregate, list(snakemake.input.metrics), snakemake.output.csv)
+run(
+    snakemake.log[0],
+    aggregate,
+    list(snakemake.input.metrics),
+    dict(snakemake.params.baselines),
+    snakemake.output.csv,
+)

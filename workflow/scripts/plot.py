@@ -1,19 +1,25 @@
-"""Snakemake adapter: the JSONs -> the comparison, loss, trade-off and ladder figures."""
+"""Snakemake adapter: the JSONs -> the comparison, loss, trade-off, ladder and sweep figures."""
 
-from cifarbench import figures, ladder_figure
+from cifarbench import figures, ladder_figure, sweep_figure, tradeoff_figure
 from cifarbench.script import run
 from cifarbench.table import build_table, load_results
 
 
 def plot(
-    metrics: list[str], ladders: dict, comparison: str, loss: str, tradeoff: str, ladder: str
+    metrics: list[str],
+    ladders: dict,
+    heatmap_sweeps: dict,
+    baselines: dict,
+    out: dict,
 ) -> None:
     results = load_results(metrics)
-    table = build_table(results)  # the CSV's table, in memory
-    figures.comparison(table, comparison)
-    figures.loss_curves(results, loss)
-    figures.tradeoff(table, tradeoff)
-    ladder_figure.ladder(table, results, ladders, ladder)
+    table = build_table(results, baselines)  # the CSV's table, in memory
+    figures.comparison(table, out["comparison"])
+    figures.loss_curves(results, out["loss"])
+    tradeoff_figure.tradeoff(table, out["tradeoff"])
+    ladder_figure.ladder(table, results, ladders, out["ladder"])
+    for (sweep, cells), path in zip(heatmap_sweeps.items(), out["heatmaps"], strict=True):
+        sweep_figure.heatmaps(sweep, cells, results, path)
 
 
 run(
@@ -21,5 +27,13 @@ run(
     plot,
     list(snakemake.input.metrics),
     dict(snakemake.params.ladders),
-    **dict(snakemake.output.items()),
+    dict(snakemake.params.heatmap_sweeps),
+    dict(snakemake.params.baselines),
+    {
+        "comparison": snakemake.output.comparison,
+        "loss": snakemake.output.loss,
+        "tradeoff": snakemake.output.tradeoff,
+        "ladder": snakemake.output.ladder,
+        "heatmaps": list(snakemake.output.heatmaps),
+    },
 )

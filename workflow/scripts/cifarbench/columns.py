@@ -5,6 +5,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cifarbench import stats
+from cifarbench.document import replicate_values
+from cifarbench.study import study_value
+
 
 @dataclass(frozen=True)
 class Column:
@@ -23,6 +27,24 @@ def _std(metric: str) -> Callable[[dict], Any]:
 
 def _setting(name: str) -> Callable[[dict], Any]:
     return lambda result: result["settings"][name]
+
+
+def _interval(metric: str, end: int) -> Callable[[dict], Any]:
+    """One end of the 95% confidence interval of a metric's mean over the replicates."""
+    return lambda result: stats.mean_interval(replicate_values(result, metric))[end]
+
+
+def _time_variation(result: dict) -> float | None:
+    cv = stats.variation(replicate_values(result, "training_time_s"))
+    return None if cv is None else 100 * cv
+
+
+def _noisy(result: dict) -> bool:
+    return stats.is_noisy(replicate_values(result, "training_time_s"))
+
+
+def _study(index: int) -> Callable[[dict], Any]:
+    return lambda result: study_value(result["variant"], index)
 
 
 def _workers(result: dict) -> int:
@@ -52,10 +74,22 @@ FALLBACK = Column("Fallback", lambda r: r["device"]["fallback"])
 SPEEDUP_VS_CPU = Column(f"Speedup vs {CPU_BASELINE}", None, measured=True)
 BASELINE = Column("Baseline", None)
 SPEEDUP_VS_BASELINE = Column("Speedup vs Baseline", None, measured=True)
+TIME_P = Column("Training Time p vs Baseline", None)
+ACCURACY_P = Column("Accuracy p vs Baseline", None)
+TIME_VERDICT = Column("Training Time vs Baseline", None)
+ACCURACY_VERDICT = Column("Accuracy vs Baseline", None)
+NOISY = Column("Noisy", _noisy)
 REPLICATES = Column("Replicates", lambda r: r["summary"]["n"])
 TIME_STD = Column("Training Time Std (seconds)", _std("training_time_s"), measured=True)
 ACCURACY_STD = Column("Accuracy Std (%)", _std("accuracy_pct"), measured=True)
 MEMORY_STD = Column("Memory Usage Std (MB)", _std("memory_mb"), measured=True)
+TIME_LOW = Column("Training Time CI95 Low (seconds)", _interval("training_time_s", 0), True)
+TIME_HIGH = Column("Training Time CI95 High (seconds)", _interval("training_time_s", 1), True)
+ACCURACY_LOW = Column("Accuracy CI95 Low (%)", _interval("accuracy_pct", 0), measured=True)
+ACCURACY_HIGH = Column("Accuracy CI95 High (%)", _interval("accuracy_pct", 1), measured=True)
+STUDY_TIME = Column("Study Training Time (seconds)", _study(0), measured=True)
+STUDY_ACCURACY = Column("Study Accuracy (%)", _study(1), measured=True)
+STUDY_MEMORY = Column("Study Memory Usage (MB)", _study(2), measured=True)
 
 # In the CSV's order: the study's five columns first, header text verbatim.
 COLUMNS = [
@@ -84,6 +118,19 @@ COLUMNS = [
     TIME_STD,
     ACCURACY_STD,
     MEMORY_STD,
+    TIME_LOW,
+    TIME_HIGH,
+    ACCURACY_LOW,
+    ACCURACY_HIGH,
+    TIME_P,
+    TIME_VERDICT,
+    ACCURACY_P,
+    ACCURACY_VERDICT,
+    Column("Training Time CV (%)", _time_variation, measured=True),
+    NOISY,
+    STUDY_TIME,
+    STUDY_ACCURACY,
+    STUDY_MEMORY,
     Column("Peak RSS incl. Workers (MB)", _mean("peak_rss_with_workers_mb"), measured=True),
     Column("CUDA Peak Allocated (MB)", _mean("cuda_peak_allocated_mb"), measured=True),
     Column("CUDA Peak Reserved (MB)", _mean("cuda_peak_reserved_mb"), measured=True),

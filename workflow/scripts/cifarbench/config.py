@@ -4,15 +4,22 @@ import difflib
 import hashlib
 import itertools
 import json
+import re
 from pathlib import Path
 
 import jsonschema
 import yaml
 
+from cifarbench import sweeps
 from cifarbench.errors import UserError
 
 # Top-level keys that, when set, replace that setting in every variant.
 RUN_WIDE_OVERRIDES = ("epochs", "replicates")
+# A variant name is a file name (results/{variant}.json) and a CSV label.
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# What each row is compared with, unless its sweep names a `baseline`: the study's "compared
+# to CPU" for CPU variants, its first GPU run for GPU variants.
+DEFAULT_BASELINES = {"cpu": "cpu", "cuda": "g-initial"}
 
 # Settings that only work with others: (setting, value) -> the settings it needs.
 NEEDS = {
@@ -37,8 +44,10 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         raise UserError(f"config: {field_path(error)}: {_explain(error, schema)}")
+    sweeps.check(config, schema["$defs"]["settings"])
+    _check_sweep_cells(config)
     _check_only(config)
-    for variant in config["variants"]:
+    for variant in all_variants(config):
         _check_combinations(variant, variant_settings(config, variant))
     for ladder, rungs in config.get("ladders", {}).items():
         _check_ladder(config, ladder, rungs)
@@ -71,10 +80,26 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
     return error.message
 
 
+def _check_sweep_cells(config: dict) -> None:
+    """Cells are valid variant names, clash with no hand-written variant, and a sweep's
+    `baseline` is a variant or one of its cells."""
+    variants = all_variants(config)
+    for sweep, spec in (config.get("sweeps") or {}).items():
+        for name in sweeps.cells(sweep, spec):
+            if not VARIANT_NAME.fullmatch(name):
+                raise UserError(f"config: sweeps.{sweep}: {name!r} is not a valid variant name")
+            if name in config["variants"]:
+                raise UserError(f"config: sweeps.{sweep}: {name} is also a hand-written variant")
+        baseline = spec.get("baseline")
+        if baseline is not None and baseline not in variants:
+            raise UserError(f"config: sweeps.{sweep}.baseline: unknown variant {baseline!r}")
+
+
 def _check_only(config: dict) -> None:
-    unknown = [name for name in selected_variants(config) if name not in config["variants"]]
+    variants = all_variants(config)
+    unknown = [name for name in selected_variants(config) if name not in variants]
     if unknown:
-        known = ", ".join(config["variants"])
+        known = ", ".join([*config["variants"], *(config.get("sweeps") or {})])
         raise UserError(f"config: only: unknown variant {', '.join(unknown)}; known: {known}")
 
 
@@ -109,19 +134,57 @@ def changed_settings(below: dict, rung: dict) -> list[str]:
     return [key for key in rung if rung[key] != below[key]]
 
 
+def all_variants(config: dict) -> dict[str, dict | None]:
+    """Every variant's name -> its changes from `defaults`: hand-written, then sweep cells."""
+    return {**config["variants"], **sweeps.expand(config)}
+
+
 def selected_variants(config: dict) -> list[str]:
-    """The variants this run tabulates and plots: `only` (in its order) or all of them."""
+    """The variants this run tabulates and plots, in order, each once: `only`'s names, a sweep
+    name standing for its baseline (if it names one) and its cells; or, without `only`, the
+    hand-written variants (sweeps run when selected)."""
     only = config.get("only")
     if only is None:
         return list(config["variants"])
     if isinstance(only, str):
         only = only.split(",")
-    return [name.strip() for name in only]
+    names = []
+    for name in (name.strip() for name in only):
+        sweep = (config.get("sweeps") or {}).get(name)
+        if sweep is None:
+            names.append(name)
+            continue
+        names += [sweep["baseline"]] if "baseline" in sweep else []
+        names += list(sweeps.cells(name, sweep))
+    return list(dict.fromkeys(names))
+
+
+def heatmap_sweeps(config: dict) -> dict[str, dict[str, dict]]:
+    """The two-axis sweeps with a cell in this run -> each cell's name -> its axis values."""
+    selected = set(selected_variants(config))
+    chosen = {}
+    for sweep, spec in (config.get("sweeps") or {}).items():
+        cells = sweeps.cells(sweep, spec)
+        if len(spec["axes"]) == 2 and selected & set(cells):
+            chosen[sweep] = cells
+    return chosen
+
+
+def baselines(config: dict) -> dict[str, str]:
+    """Each variant's baseline: its sweep's `baseline`, else by the device it asks for."""
+    chosen = {
+        variant: DEFAULT_BASELINES[variant_settings(config, variant)["device"]]
+        for variant in all_variants(config)
+    }
+    for sweep, spec in (config.get("sweeps") or {}).items():
+        if "baseline" in spec:
+            chosen.update(dict.fromkeys(sweeps.cells(sweep, spec), spec["baseline"]))
+    return chosen
 
 
 def variant_settings(config: dict, variant: str) -> dict:
     """`defaults`, then the variant's changes, then the run-wide overrides (`epochs`, ...)."""
-    settings = {**config["defaults"], **(config["variants"][variant] or {})}
+    settings = {**config["defaults"], **(all_variants(config)[variant] or {})}
     for key in RUN_WIDE_OVERRIDES:
         if config.get(key) is not None:
             settings[key] = config[key]

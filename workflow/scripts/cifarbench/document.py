@@ -4,10 +4,12 @@ is workflow/schemas/metrics.schema.yaml, checked by cifarbench.contract)."""
 import statistics
 
 from cifarbench.config import settings_hash
+from cifarbench.errors import UserError
 from cifarbench.settings import Settings
 
-# Bump with the schema on any change a reader could notice. 2: the stock-by-default settings.
-SCHEMA_VERSION = 2
+# Bump with the schema on any change a reader could notice. 2: the stock-by-default settings;
+# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs).
+SCHEMA_VERSION = 3
 
 # Metrics with a mean and standard deviation over the replicates that finished.
 SUMMARIZED = {
@@ -49,6 +51,38 @@ def metrics_document(
     }
 
 
+def seeds_of(settings: dict) -> range:
+    """The seeds a variant trains: seed, seed+1, ... one per replicate."""
+    return range(settings["seed"], settings["seed"] + settings["replicates"])
+
+
+def combine(records: list[dict]) -> dict:
+    """The variant's metrics document from its seeds' records (cifarbench.train.run_seed),
+    in seed order. Its environment is the first seed's; its job spans all of them."""
+    first = records[0]
+    if [r["seed"] for r in records] != list(seeds_of(first["settings"])):
+        raise UserError(
+            f"variant {first['variant']}: records of seeds "
+            f"{[r['seed'] for r in records]} do not match its settings"
+        )
+    job = {
+        "start": min(r["job"]["start"] for r in records),
+        "end": max(r["job"]["end"] for r in records),
+        "wall_time_s": sum(r["job"]["wall_time_s"] for r in records),
+    }
+    replicates = [r["replicate"] for r in records if r["replicate"] is not None]
+    settings = Settings.from_dict(first["settings"])
+    return metrics_document(
+        first["variant"],
+        settings,
+        first["device"],
+        replicates,
+        first["reason"],
+        first["environment"],
+        job,
+    )
+
+
 def variant_status(replicates: list[dict], reason: str | None) -> tuple[str, str | None]:
     if not replicates:
         return "skipped", reason
@@ -60,6 +94,13 @@ def variant_status(replicates: list[dict], reason: str | None) -> tuple[str, str
             f"{where['epoch']}, batch {where['batch']}"
         )
     return "ok", reason
+
+
+def replicate_values(result: dict, metric: str) -> list[float]:
+    """One metric of each replicate that finished, e.g. every seed's training time."""
+    pick = SUMMARIZED[metric]
+    finished = [r for r in result["replicates"] if r["status"] == "ok"]
+    return [pick(r) for r in finished if pick(r) is not None]
 
 
 def summarize(replicates: list[dict]) -> dict:

@@ -24,18 +24,23 @@ from cifarbench.columns import (
     MEMORY_STD,
     REPLICATES,
     STATUS,
+    STUDY_ACCURACY,
+    STUDY_MEMORY,
+    STUDY_TIME,
     TIME,
     TIME_STD,
     VARIANT,
 )
+from cifarbench.study import STUDY_MACHINE
 
 DPI = 300
-PANELS = [  # (column, std column, axis label), the study's three panels
-    (TIME.header, TIME_STD.header, "Training time (s)"),
-    (ACCURACY.header, ACCURACY_STD.header, "Accuracy (%)"),
-    (MEMORY.header, MEMORY_STD.header, "Memory usage (MB, mean RSS)"),
+PANELS = [  # (column, std column, the study's column, axis label), the study's three panels
+    (TIME.header, TIME_STD.header, STUDY_TIME.header, "Training time (s)"),
+    (ACCURACY.header, ACCURACY_STD.header, STUDY_ACCURACY.header, "Accuracy (%)"),
+    (MEMORY.header, MEMORY_STD.header, STUDY_MEMORY.header, "Memory usage (MB, mean RSS)"),
 ]
 COLORS = {"cuda": "#4c72b0", "cpu": "#55a868", "fallback": "#dd8452", "none": "#bbbbbb"}
+STUDY_LABEL = f"the study, measured on {STUDY_MACHINE}"
 LEGEND = {
     "cuda": "ran on GPU",
     "cpu": "ran on CPU",
@@ -73,7 +78,7 @@ def comparison(table: pd.DataFrame, path: str) -> None:
     labels = table.apply(_label, axis=1)
     width = max(6.0, 0.9 * len(table) + 2)
     figure, axes = plt.subplots(3, 1, figsize=(width, 10), sharex=True)
-    for axis, (column, std_column, axis_label) in zip(axes, PANELS, strict=True):
+    for axis, (column, std_column, study_column, axis_label) in zip(axes, PANELS, strict=True):
         values = table[column].astype(float)
         errors = table[std_column].where(table[REPLICATES.header] > 1).astype(float)
         bars = axis.bar(
@@ -91,6 +96,7 @@ def comparison(table: pd.DataFrame, path: str) -> None:
             padding=2,
             fontsize=8,
         )
+        _study_markers(axis, bars, table[study_column].astype(float))
         axis.set_ylabel(axis_label)
         axis.margins(y=0.18)
     axes[0].set_title("CIFAR-10 training optimizations compared")
@@ -100,15 +106,38 @@ def comparison(table: pd.DataFrame, path: str) -> None:
     save(figure, path)
 
 
+def _study_markers(axis: plt.Axes, bars, study: pd.Series) -> None:
+    """The study's own number for a variant, as a marker on the right edge of its bar."""
+    right_edges = [bar.get_x() + bar.get_width() for bar in bars]
+    shown = study.notna().to_numpy()
+    if shown.any():
+        axis.scatter(
+            [x for x, s in zip(right_edges, shown, strict=True) if s],
+            study[shown],
+            marker="D",
+            s=22,
+            color="black",
+            zorder=5,
+            label=STUDY_LABEL,
+        )
+
+
 def _value_text(value: float, status: str) -> str:
     return status if pd.isna(value) or status != "ok" else f"{value:.2f}"
 
 
 def _legend(axis: plt.Axes, kinds: set[str]) -> None:
-    """What the colours mean, outside the top panel so it never hides a bar."""
+    """What the colours and markers mean, outside the top panel so it never hides a bar."""
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[k]) for k in COLORS if k in kinds]
     names = [LEGEND[k] for k in COLORS if k in kinds]
-    axis.legend(handles, names, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    markers, marker_names = axis.get_legend_handles_labels()
+    axis.legend(
+        [*handles, *markers[:1]],
+        [*names, *marker_names[:1]],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+    )
 
 
 def loss_curves(results: list[dict], path: str) -> None:
@@ -145,44 +174,4 @@ def loss_curves(results: list[dict], path: str) -> None:
         title += f"\nskipped: {', '.join(skipped)}"
     axis.set_title(title)
     axis.legend(fontsize=7, ncol=2)
-    save(figure, path)
-
-
-def tradeoff(table: pd.DataFrame, path: str) -> None:
-    """Accuracy against training time, one labelled point per variant that finished."""
-    sns.set_theme(style="whitegrid", context="paper")
-    figure, axis = plt.subplots(figsize=(8, 5))
-    finished = table[table[STATUS.header] == "ok"]
-    kinds = finished.apply(bar_kind, axis=1)
-    for kind, group in finished.groupby(kinds):
-        several = group[REPLICATES.header] > 1  # error bars: one standard deviation each way
-        axis.errorbar(
-            group[TIME.header],
-            group[ACCURACY.header],
-            xerr=group[TIME_STD.header].where(several, 0),
-            yerr=group[ACCURACY_STD.header].where(several, 0),
-            fmt="o",
-            color=COLORS[kind],
-            markeredgecolor="black",
-            label=LEGEND[kind],
-            capsize=3,
-            zorder=3,
-        )
-    for _, row in finished.iterrows():
-        axis.annotate(
-            row[VARIANT.header],
-            (row[TIME.header], row[ACCURACY.header]),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=7,
-        )
-    left_out = table.loc[table[STATUS.header] != "ok", VARIANT.header]
-    title = "Accuracy against training time (up and left is better)"
-    if len(left_out):
-        title += f"\nnot shown (skipped or diverged): {', '.join(left_out)}"
-    axis.set_title(title)
-    axis.set_xlabel("training time (s)")
-    axis.set_ylabel("test accuracy (%)")
-    if len(finished):
-        axis.legend(fontsize=8)
     save(figure, path)

@@ -72,7 +72,12 @@ def _ladder_panel(axis: plt.Axes, name: str, rungs: pd.DataFrame, settings: dict
 
 def _change(below: dict, rung: dict) -> str:
     """The setting a rung turns on, as `key: value`."""
-    return ", ".join(f"{key}: {rung[key]}" for key in changed_settings(below, rung))
+    return ", ".join(f"{key}: {_yaml(rung[key])}" for key in changed_settings(below, rung))
+
+
+def _yaml(value) -> str:
+    """A value as config.yaml writes it (true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _rung_text(row: pd.Series, base_time: float) -> str:

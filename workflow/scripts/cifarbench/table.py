@@ -1,23 +1,32 @@
 """Per-variant metrics JSONs -> the study's table (its five columns verbatim, then the rest)."""
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
 
+from cifarbench import stats
 from cifarbench.atomic import atomic_path
 from cifarbench.columns import (
+    ACCURACY_P,
+    ACCURACY_VERDICT,
     BASELINE,
     COLUMNS,
-    CPU_BASELINE,
-    GPU_BASELINE,
+    NOISY,
     SPEEDUP_VS_BASELINE,
     SPEEDUP_VS_CPU,
     TIME,
+    TIME_P,
+    TIME_VERDICT,
     VARIANT,
 )
+from cifarbench.config import DEFAULT_BASELINES
 from cifarbench.contract import check_metrics
+from cifarbench.document import replicate_values
 from cifarbench.errors import UserError
+
+log = logging.getLogger("cifarbench.table")
 
 
 def load_results(paths: list[str]) -> list[dict]:
@@ -32,25 +41,29 @@ def load_results(paths: list[str]) -> list[dict]:
     return results
 
 
-def build_table(results: list[dict]) -> pd.DataFrame:
+def build_table(results: list[dict], baselines: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per variant, one column per `COLUMNS` entry, in order. The study's columns
     carry means over replicates; "Memory Usage (MB)" is the study's measure, main-process RSS
-    averaged over training."""
+    averaged over training. Each row is compared with its baseline (`baselines`, else `cpu`
+    for CPU variants and `g-initial` for GPU ones) where that ran in this table."""
     rows = [
         {column.header: column.value(result) for column in COLUMNS if column.value}
         for result in results
     ]
     table = pd.DataFrame(rows, columns=[column.header for column in COLUMNS])
-    table[SPEEDUP_VS_CPU.header] = _speedup(table, pd.Series(CPU_BASELINE, index=table.index))
-    requested = [result["device"]["requested"] for result in results]
-    baselines = pd.Series(
-        [GPU_BASELINE if device == "cuda" else CPU_BASELINE for device in requested],
-        index=table.index,
-        dtype=object,
+    table[SPEEDUP_VS_CPU.header] = _speedup(
+        table, pd.Series(DEFAULT_BASELINES["cpu"], index=table.index)
     )
-    table[BASELINE.header] = baselines
-    table[SPEEDUP_VS_BASELINE.header] = _speedup(table, baselines)
+    chosen = [_baseline(result, baselines or {}) for result in results]
+    table[BASELINE.header] = pd.Series(chosen, index=table.index, dtype=object)
+    table[SPEEDUP_VS_BASELINE.header] = _speedup(table, table[BASELINE.header])
+    _compare(table, results, chosen)
+    _warn_noisy(table)
     return table
+
+
+def _baseline(result: dict, baselines: dict[str, str]) -> str:
+    return baselines.get(result["variant"]) or DEFAULT_BASELINES[result["device"]["requested"]]
 
 
 def _speedup(table: pd.DataFrame, baselines: pd.Series) -> pd.Series:
@@ -59,6 +72,36 @@ def _speedup(table: pd.DataFrame, baselines: pd.Series) -> pd.Series:
     times = table.set_index(VARIANT.header)[TIME.header].astype(float)
     baseline_times = baselines.map(times).astype(float)
     return baseline_times / table[TIME.header].astype(float)
+
+
+def _compare(table: pd.DataFrame, results: list[dict], chosen: list[str]) -> None:
+    """Welch's t-test of each row's replicates against its baseline's, time and accuracy."""
+    by_name = {result["variant"]: result for result in results}
+    comparisons = [
+        (TIME_P, TIME_VERDICT, "training_time_s", ("faster", "slower")),
+        (ACCURACY_P, ACCURACY_VERDICT, "accuracy_pct", ("lower", "higher")),
+    ]
+    for p_column, verdict_column, metric, words in comparisons:
+        pairs = [
+            (replicate_values(result, metric), replicate_values(by_name[baseline], metric))
+            if baseline in by_name
+            else None
+            for result, baseline in zip(results, chosen, strict=True)
+        ]
+        table[p_column.header] = [stats.welch_p(*pair) if pair else None for pair in pairs]
+        table[verdict_column.header] = [
+            stats.verdict(*pair, words) if pair else None for pair in pairs
+        ]
+
+
+def _warn_noisy(table: pd.DataFrame) -> None:
+    for name in table.loc[table[NOISY.header].astype(bool), VARIANT.header]:
+        log.warning(
+            "%s: its replicates' training times vary by more than %.0f%% (coefficient of "
+            "variation): other load on the machine? Its Noisy column says so.",
+            name,
+            100 * stats.NOISY_CV,
+        )
 
 
 def write_csv(table: pd.DataFrame, path: str) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from cifarbench import measure, runtime
 from cifarbench.archive import Cifar
-from cifarbench.document import metrics_document
+from cifarbench.document import combine, seeds_of
 from cifarbench.errors import UserError
 from cifarbench.loop import train_replicate
 from cifarbench.optimizers import lr_factor
@@ -16,39 +16,46 @@ from cifarbench.runtime import resolve_device
 from cifarbench.settings import Settings
 from cifarbench.units import MB
 
-__all__ = ["lr_factor", "resolve_device", "run_variant", "train_replicate"]
+__all__ = ["lr_factor", "resolve_device", "run_seed", "run_variant", "train_replicate"]
 
 log = logging.getLogger("cifarbench.train")
 
 
-def run_variant(variant: str, data: Cifar, values: dict, gpu_fallback: str, threads: int) -> dict:
-    """Train every replicate of a variant and return its metrics document (see the schema)."""
+def run_seed(
+    variant: str, data: Cifar, values: dict, gpu_fallback: str, threads: int, seed: int
+) -> dict:
+    """Train one seed of a variant (one training job) and return its record, which
+    `document.combine` joins with the other seeds' into the variant's metrics document."""
     started, wall_start = measure.now_iso(), time.perf_counter()
     settings = Settings.from_dict(values)
     if settings.allocator == "keep":
         runtime.keep_freed_memory()
     device, reason = resolve_device(settings.device, gpu_fallback)
-    replicates = []
+    replicate = None
     if device is not None:
         torch.set_num_threads(runtime.usable_threads(threads))
         with runtime.backends(settings, device):
-            replicates = [
-                _replicate(variant, data, settings, device, seed)
-                for seed in range(settings.seed, settings.seed + settings.replicates)
-            ]
-    return metrics_document(
-        variant,
-        settings,
-        _device_record(settings.device, device),
-        replicates,
-        reason,
-        {**measure.environment(), "threads_requested": threads},
-        {
+            replicate = _replicate(variant, data, settings, device, seed)
+    return {
+        "variant": variant,
+        "seed": seed,
+        "settings": settings.to_dict(),
+        "device": _device_record(settings.device, device),
+        "reason": reason,
+        "replicate": replicate,  # None: skipped
+        "environment": {**measure.environment(), "threads_requested": threads},
+        "job": {
             "start": started,
             "end": measure.now_iso(),
             "wall_time_s": time.perf_counter() - wall_start,
         },
-    )
+    }
+
+
+def run_variant(variant: str, data: Cifar, values: dict, gpu_fallback: str, threads: int) -> dict:
+    """Every seed of a variant in this process, then its metrics document (see the schema)."""
+    seeds = seeds_of(values)
+    return combine([run_seed(variant, data, values, gpu_fallback, threads, s) for s in seeds])
 
 
 def _replicate(variant: str, data: Cifar, settings: Settings, device: torch.device, seed: int):

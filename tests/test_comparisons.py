@@ -1,0 +1,102 @@
+"""Comparisons a reviewer would accept: confidence intervals, Welch's t-test against each row's
+baseline, a verdict, a noise flag, the study's own numbers, the sweep heatmaps."""
+
+import copy
+import logging
+
+import pandas as pd
+import pytest
+
+from cifar_archive import write_cifar_archive
+from cifarbench import sweep_figure, table, train
+from cifarbench.archive import read_archive
+from cifarbench.document import summarize
+from workflow_helpers import study_settings
+
+COLUMNS = ["Training Time vs Baseline", "Accuracy vs Baseline", "Noisy"]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> dict:
+    """One real metrics document, whose replicates the tests below replace."""
+    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
+    data = read_archive(archive, expect_train=100, expect_test=40)
+    settings = study_settings(workers=0, batch_size=20, epochs=1)
+    return train.run_variant("cpu", data, settings, gpu_fallback="cpu", threads=1)
+
+
+def like(template: dict, name: str, times: list[float], accuracies: list[float]) -> dict:
+    """The template as variant `name`, with one replicate per (time, accuracy)."""
+    document = copy.deepcopy(template)
+    first = document["replicates"][0]
+    document["variant"] = name
+    document["replicates"] = [
+        {**copy.deepcopy(first), "seed": seed, "training_time_s": time, "accuracy_pct": accuracy}
+        for seed, (time, accuracy) in enumerate(zip(times, accuracies, strict=True))
+    ]
+    document["summary"] = summarize(document["replicates"])
+    return document
+
+
+@pytest.fixture(scope="module")
+def rows(template) -> pd.DataFrame:
+    results = [
+        like(template, "cpu", [10.0, 10.2, 9.9], [50.0, 51.0, 50.5]),
+        like(template, "cpu-slow", [15.0, 15.3, 14.8], [50.2, 50.8, 50.4]),
+        like(template, "cpu-better", [10.1, 9.8, 10.2], [60.0, 61.0, 60.5]),
+        like(template, "cpu-noisy", [6.0, 24.4, 12.0], [50.0, 51.0, 50.5]),
+        like(template, "cpu-once", [8.0], [50.0]),
+    ]
+    return table.build_table(results).set_index("Optimization Technique")
+
+
+def test_rows_compared_with_their_baseline_get_a_verdict(rows):
+    assert list(rows.loc["cpu-slow", COLUMNS]) == ["slower", "same within noise", False]
+    assert list(rows.loc["cpu-better", COLUMNS]) == ["same within noise", "higher", False]
+    assert rows.loc["cpu-slow", "Training Time p vs Baseline"] < 0.05
+    assert rows.loc["cpu-better", "Training Time p vs Baseline"] >= 0.05
+    assert pd.isna(rows.loc["cpu-once", "Training Time vs Baseline"])  # one replicate: no test
+
+
+def test_intervals_contain_the_mean_and_need_two_replicates(rows):
+    low, high = rows.loc[
+        "cpu", ["Training Time CI95 Low (seconds)", "Training Time CI95 High (seconds)"]
+    ]
+    assert low < rows.loc["cpu", "Training Time (seconds)"] < high
+    assert pd.isna(rows.loc["cpu-once", "Accuracy CI95 Low (%)"])
+
+
+def test_a_noisy_row_is_flagged_in_the_table_and_the_log(template, caplog):
+    with caplog.at_level(logging.WARNING, logger="cifarbench.table"):
+        rows = table.build_table([like(template, "cpu-noisy", [6.0, 24.4], [50.0, 51.0])])
+    assert bool(rows.loc[0, "Noisy"])
+    assert "cpu-noisy: its replicates' training times vary by more than 10%" in caplog.text
+
+
+def test_the_studys_own_numbers_sit_beside_ours(template):
+    results = [like(template, name, [10.0], [50.0]) for name in ("cpu", "g-bn", "cpu-fast")]
+    rows = table.build_table(results).set_index("Optimization Technique")
+    assert rows.loc["cpu", "Study Training Time (seconds)"] == 293.87
+    assert rows.loc["cpu", "Study Accuracy (%)"] == 62.07
+    assert rows.loc["g-bn", "Study Accuracy (%)"] == 51.08
+    assert pd.isna(rows.loc["g-bn", "Study Training Time (seconds)"])
+    assert pd.isna(rows.loc["cpu-fast", "Study Accuracy (%)"])
+
+
+def test_a_sweep_heatmap_outlines_the_cells_as_good_as_the_best(template, tmp_path):
+    cells = {f"s.b{b}-w{w}": {"batch_size": b, "workers": w} for b in (4, 16) for w in (0, 2)}
+    times = {
+        "s.b4-w0": [20.0, 20.5, 19.8],
+        "s.b4-w2": [12.0, 12.2, 11.9],
+        "s.b16-w0": [6.0, 6.1, 5.9],
+        "s.b16-w2": [6.05, 5.95, 6.1],
+    }
+    results = [like(template, name, t, [50.0, 51.0, 50.5]) for name, t in times.items()]
+    path = tmp_path / "s.png"
+    sweep_figure.heatmaps("s", cells, results, str(path))
+    assert path.stat().st_size > 10_000
+    values = {name: t for name, t in times.items()}
+    grid = sweep_figure._grid(cells, values, "batch_size", "workers")
+    assert grid.loc[16, 2] == pytest.approx(6.033, abs=0.001)
+    marked = sweep_figure._as_good_as_best(cells, values, grid, True, "batch_size", "workers")
+    assert sorted(marked) == [(1, 0), (1, 1)]  # batch 16 with 0 or 2 workers: no difference

@@ -1,0 +1,74 @@
+"""The accuracy/time trade-off, with its Pareto front (results/accuracy_vs_time.png)."""
+
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from cifarbench.columns import ACCURACY, ACCURACY_STD, REPLICATES, STATUS, TIME, TIME_STD, VARIANT
+from cifarbench.figures import COLORS, LEGEND, bar_kind, save
+
+
+def pareto_front(times: list[float], accuracies: list[float]) -> list[int]:
+    """Positions of the variants no other one beats on both time and accuracy, fastest first."""
+    order = sorted(range(len(times)), key=lambda i: (times[i], -accuracies[i]))
+    front, best = [], -math.inf
+    for i in order:
+        if accuracies[i] > best:
+            front.append(i)
+            best = accuracies[i]
+    return front
+
+
+def tradeoff(table: pd.DataFrame, path: str) -> None:
+    """Accuracy against training time, one labelled point per variant that finished."""
+    sns.set_theme(style="whitegrid", context="paper")
+    figure, axis = plt.subplots(figsize=(8, 5))
+    finished = table[table[STATUS.header] == "ok"]
+    kinds = finished.apply(bar_kind, axis=1)
+    for kind, group in finished.groupby(kinds):
+        several = group[REPLICATES.header] > 1  # error bars: one standard deviation each way
+        axis.errorbar(
+            group[TIME.header],
+            group[ACCURACY.header],
+            xerr=group[TIME_STD.header].where(several, 0),
+            yerr=group[ACCURACY_STD.header].where(several, 0),
+            fmt="o",
+            color=COLORS[kind],
+            markeredgecolor="black",
+            label=LEGEND[kind],
+            capsize=3,
+            zorder=3,
+        )
+    front = pareto_front(list(finished[TIME.header]), list(finished[ACCURACY.header]))
+    if front:
+        points = finished.iloc[front]
+        axis.plot(
+            points[TIME.header],
+            points[ACCURACY.header],
+            "--",
+            color="black",
+            linewidth=0.8,
+            zorder=2,
+            label="Pareto front (named in bold)",
+        )
+    for position, (_, row) in enumerate(finished.iterrows()):
+        axis.annotate(
+            row[VARIANT.header],
+            (row[TIME.header], row[ACCURACY.header]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+            fontweight="bold" if position in front else "normal",
+        )
+    left_out = table.loc[table[STATUS.header] != "ok", VARIANT.header]
+    title = "Accuracy against training time (up and left is better)"
+    if len(left_out):
+        title += f"\nnot shown (skipped or diverged): {', '.join(left_out)}"
+    axis.set_title(title)
+    axis.set_xlabel("training time (s)")
+    axis.set_ylabel("test accuracy (%)")
+    if len(finished):
+        axis.legend(fontsize=8)
+    save(figure, path)

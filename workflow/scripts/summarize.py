@@ -1,0 +1,17 @@
+"""Snakemake adapter: a variant's seed records -> its metrics JSON (the contract)."""
+
+import json
+from pathlib import Path
+
+from cifarbench.atomic import write_json
+from cifarbench.contract import check_metrics
+from cifarbench.document import combine
+from cifarbench.script import run
+
+
+def summarize(records: list[str], metrics: str) -> None:
+    document = combine([json.loads(Path(path).read_text()) for path in records])
+    write_json(metrics, check_metrics(document, metrics))
+
+
+run(snakemake.log[0], summarize, list(snakemake.input.records), snakemake.output.metrics)
