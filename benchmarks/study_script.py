@@ -87,10 +87,22 @@ def main() -> None:
     net = Net()
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
-
-    epoch_losses = []
     start = time.perf_counter()
-    for epoch in range(args.epochs):
+    epoch_losses = train(net, criterion, optimizer, trainloader, args.epochs)
+    training_time = time.perf_counter() - start
+    result = {
+        "training_time_s": training_time,
+        "accuracy_pct": 100.0 * correct(net, testloader) / len(testset),
+        "epoch_losses": epoch_losses,
+        "threads": torch.get_num_threads(),
+    }
+    print(json.dumps(result), flush=True)
+
+
+def train(net, criterion, optimizer, trainloader, epochs: int) -> list[float]:
+    """The tutorial's loop; returns each epoch's mean loss."""
+    epoch_losses = []
+    for epoch in range(epochs):
         running_loss = epoch_loss = 0.0
         for i, (inputs, labels) in enumerate(trainloader):
             optimizer.zero_grad()
@@ -108,19 +120,12 @@ def main() -> None:
                 )
                 running_loss = 0.0
         epoch_losses.append(epoch_loss / len(trainloader))
-    training_time = time.perf_counter() - start
+    return epoch_losses
 
-    correct = 0
+
+def correct(net: Net, testloader: DataLoader) -> int:
     with torch.no_grad():
-        for images, labels in testloader:
-            correct += (net(images).argmax(1) == labels).sum().item()
-    result = {
-        "training_time_s": training_time,
-        "accuracy_pct": 100.0 * correct / len(testset),
-        "epoch_losses": epoch_losses,
-        "threads": torch.get_num_threads(),
-    }
-    print(json.dumps(result), flush=True)
+        return sum((net(images).argmax(1) == labels).sum().item() for images, labels in testloader)
 
 
 if __name__ == "__main__":

@@ -22,25 +22,12 @@ def pareto_front(times: list[float], accuracies: list[float]) -> list[int]:
 
 
 def tradeoff(table: pd.DataFrame, path: str) -> None:
-    """Accuracy against training time, one labelled point per variant that finished."""
+    """Accuracy against training time, one labelled point per variant that finished, and the
+    Pareto front through the variants no other one beats on both."""
     sns.set_theme(style="whitegrid", context="paper")
     figure, axis = plt.subplots(figsize=(8, 5))
     finished = table[table[STATUS.header] == "ok"]
-    kinds = finished.apply(bar_kind, axis=1)
-    for kind, group in finished.groupby(kinds):
-        several = group[REPLICATES.header] > 1  # error bars: one standard deviation each way
-        axis.errorbar(
-            group[TIME.header],
-            group[ACCURACY.header],
-            xerr=group[TIME_STD.header].where(several, 0),
-            yerr=group[ACCURACY_STD.header].where(several, 0),
-            fmt="o",
-            color=COLORS[kind],
-            markeredgecolor="black",
-            label=LEGEND[kind],
-            capsize=3,
-            zorder=3,
-        )
+    _points(axis, finished)
     front = pareto_front(list(finished[TIME.header]), list(finished[ACCURACY.header]))
     if front:
         points = finished.iloc[front]
@@ -72,3 +59,23 @@ def tradeoff(table: pd.DataFrame, path: str) -> None:
     if len(finished):
         axis.legend(fontsize=8)
     save(figure, path)
+
+
+def _points(axis: plt.Axes, finished: pd.DataFrame) -> None:
+    """One point per variant, coloured by what it ran on; error bars of one standard
+    deviation each way where it has several replicates."""
+    kinds = finished.apply(bar_kind, axis=1)
+    for kind, group in finished.groupby(kinds):
+        several = group[REPLICATES.header] > 1
+        axis.errorbar(
+            group[TIME.header],
+            group[ACCURACY.header],
+            xerr=group[TIME_STD.header].where(several, 0),
+            yerr=group[ACCURACY_STD.header].where(several, 0),
+            fmt="o",
+            color=COLORS[kind],
+            markeredgecolor="black",
+            label=LEGEND[kind],
+            capsize=3,
+            zorder=3,
+        )
