@@ -13,6 +13,7 @@ from PIL import Image
 
 from cifarbench import figures, ladder_figure, table, tradeoff_figure, train
 from cifarbench.archive import read_archive
+from cifarbench.errors import UserError
 from workflow_helpers import study_settings
 
 STUDY_HEADER = (
@@ -137,3 +138,43 @@ def test_documents_are_not_modified_by_aggregation(documents):
     before = [Path(p).read_text() for p in documents]
     table.build_table(copy.deepcopy(table.load_results(documents)))
     assert [Path(p).read_text() for p in documents] == before
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda text: text.replace('"accuracy_pct": {', '"accuracy_pct": {"x": NaN, '),
+            "NaN is not a finite number",
+        ),
+        (
+            lambda text: re.sub(
+                r'"training_time_s": [0-9.e-]+', '"training_time_s": 1e308', text, count=1
+            ),
+            "1e+308 is greater than the maximum",
+        ),
+        (
+            lambda text: re.sub(
+                r'"training_time_s": [0-9.e-]+', '"training_time_s": -1.5', text, count=1
+            ),
+            "-1.5 is less than the minimum",
+        ),
+        (
+            lambda text: text.replace('"variant": "cpu"', '"variant": "cpu-fast"'),
+            "holds variant 'cpu-fast', not 'cpu'",
+        ),
+    ],
+)
+def test_a_corrupted_metrics_file_is_refused_naming_it(tmp_path, documents, edit, message):
+    path = tmp_path / "cpu.json"
+    path.write_text(edit(json.dumps(json.loads(Path(documents[0]).read_text()))))
+    with pytest.raises(UserError, match=re.escape(message)):
+        table.load_results([str(path)])
+
+
+def test_a_cell_a_spreadsheet_would_run_is_made_inert(documents, tmp_path):
+    results = table.load_results(documents[:1])
+    results[0]["device"]["name"] = '=HYPERLINK("http://evil")'
+    path = tmp_path / "training_data.csv"
+    table.write_csv(table.build_table(results), str(path))
+    assert pd.read_csv(path).loc[0, "Device Name"] == '\'=HYPERLINK("http://evil")'

@@ -18,19 +18,31 @@ FREE_MARGIN_BYTES = 64 * MB  # keep some room: a disk filled to the last byte br
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to `target` only on success.
 
-    A crash, an exception or a kill before the rename leaves the target untouched (a stale
-    temporary file at worst, named `.<target>.<random>.tmp`, never the target itself).
+    A crash, an exception or a kill before the rename leaves the target untouched: a stale
+    temporary file at worst, named `.<target>.<random>.tmp`, which the next write of the same
+    target removes (Snakemake never runs two jobs for one output). The file gets the mode the
+    umask gives new files, not mkstemp's owner-only 0600.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def write_json(target: str | os.PathLike, data: object) -> None:

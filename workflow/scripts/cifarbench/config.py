@@ -4,6 +4,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 
@@ -40,6 +41,7 @@ NEEDS = {
 def validate_config(config: dict, schema_path: str | Path) -> None:
     """Raise UserError with the offending field's path when `config` breaks the schema."""
     schema = yaml.safe_load(Path(schema_path).read_text())
+    _check_finite(config)
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
@@ -51,6 +53,15 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
         _check_combinations(variant, variant_settings(config, variant))
     for ladder, rungs in config.get("ladders", {}).items():
         _check_ladder(config, ladder, rungs)
+
+
+def _check_finite(node, path: tuple = ()) -> None:
+    """NaN and infinity pass every JSON-schema bound: refuse them anywhere in the config."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise UserError(f"config: {'.'.join(map(str, path))}: {node} is not a finite number")
+    if isinstance(node, dict | list):
+        for key, child in node.items() if isinstance(node, dict) else enumerate(node):
+            _check_finite(child, (*path, key))
 
 
 def field_path(error: jsonschema.ValidationError) -> str:
@@ -69,8 +80,10 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
             for key, hint in zip(unknown, hints, strict=True)
         )
         return f"unknown key {said}; allowed: {', '.join(allowed)}"
-    if error.validator == "pattern" and error.path and error.path[-1] != "md5":
+    if error.validator == "pattern" and error.path and not _at(error, "md5"):
         return f"{error.instance!r} is not a valid name (letters, digits, '.', '_', '-')"
+    if error.validator == "type" and isinstance(error.instance, int) and _at(error, "md5"):
+        return f"{error.message} (YAML read the all-digit md5 as a number: quote it)"
     if (
         error.validator == "enum"
         and isinstance(error.instance, bool)
@@ -78,6 +91,10 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
     ):
         return f'{error.message} (YAML reads a bare on/off as true/false: write "on" or "off")'
     return error.message
+
+
+def _at(error: jsonschema.ValidationError, key: str) -> bool:
+    return bool(error.path) and error.path[-1] == key
 
 
 def _check_sweep_cells(config: dict) -> None:

@@ -77,7 +77,7 @@ def comparison(table: pd.DataFrame, path: str) -> None:
     kinds = table.apply(bar_kind, axis=1)
     labels = table.apply(_label, axis=1)
     width = max(6.0, 0.9 * len(table) + 2)
-    figure, axes = plt.subplots(3, 1, figsize=(width, 10), sharex=True)
+    figure, axes = plt.subplots(3, 1, figsize=(width, 11), sharex=True)
     for axis, (column, std_column, study_column, axis_label) in zip(axes, PANELS, strict=True):
         values = table[column].astype(float)
         errors = table[std_column].where(table[REPLICATES.header] > 1).astype(float)

@@ -31,14 +31,22 @@ log = logging.getLogger("cifarbench.table")
 
 def load_results(paths: list[str]) -> list[dict]:
     """Read and check each variant's JSON, in the given order."""
-    results = []
-    for path in paths:
-        try:
-            document = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise UserError(f"{path}: cannot read metrics: {error}") from error
-        results.append(check_metrics(document, path))
-    return results
+    return [_load_result(Path(path)) for path in paths]
+
+
+def _load_result(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text(), parse_constant=_not_finite)
+    except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
+        raise UserError(f"{path}: cannot read metrics: {error}") from error
+    check_metrics(document, str(path))
+    if document["variant"] != path.stem:
+        raise UserError(f"{path}: holds variant {document['variant']!r}, not {path.stem!r}")
+    return document
+
+
+def _not_finite(constant: str):
+    raise ValueError(f"{constant} is not a finite number")
 
 
 def build_table(results: list[dict], baselines: dict[str, str] | None = None) -> pd.DataFrame:
@@ -105,7 +113,16 @@ def _warn_noisy(table: pd.DataFrame) -> None:
 
 
 def write_csv(table: pd.DataFrame, path: str) -> None:
-    """Measured columns to 2 decimals, as the study wrote them; settings as given."""
+    """Measured columns to 2 decimals, as the study wrote them; settings as given; text that a
+    spreadsheet would run as a formula made inert."""
     measured = {column.header: 2 for column in COLUMNS if column.measured}
     with atomic_path(path) as tmp:
-        table.round(measured).to_csv(tmp, index=False)
+        table.round(measured).map(_inert).to_csv(tmp, index=False)
+
+
+def _inert(cell):
+    """A text cell starting with = + - @ (or a tab or carriage return) is a formula to a
+    spreadsheet; a leading apostrophe makes it text, as OWASP's CSV-injection advice says."""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + cell
+    return cell
