@@ -177,7 +177,7 @@ def test_server_errors_are_retried_with_backoff(server, dest, sleeps):
 
 def test_gives_up_after_retries(server, dest, sleeps):
     server.routes["/a"] = [Reply(502, b"bad gateway")]
-    with pytest.raises(UserError, match=r"HTTP 502 .*gave up after 3 attempts"):
+    with pytest.raises(UserError, match=r"HTTP 502 .*gave up after 3 attempts.*README: Offline"):
         fetch(f"{server.url}/a", dest, BODY_MD5, retries=2, backoff_s=0.25)
     assert server.hits["/a"] == 3
     assert sleeps == [0.25, 0.5]

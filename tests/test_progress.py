@@ -30,3 +30,16 @@ def test_updates_are_throttled():
         for batch in range(1, 1000):
             progress.update(1, batch, 1000, torch.tensor(1.0))
     assert screen.getvalue() == "\n"
+
+
+def test_each_epoch_gets_a_line_with_speed_and_eta_on_the_console_and_in_the_log(caplog):
+    """Without a terminal too (a tmux log, CI, nohup): one line per epoch."""
+    console = io.StringIO()
+    with caplog.at_level(logging.INFO, logger="cifarbench.progress"):
+        progress = Progress(4, screen=None, console=console, label="cpu seed 0: ")
+        progress.start -= 30  # 30 s into the job, one epoch of four done
+        progress.epoch_done(1, 1.23456, 30.0, 50_000)
+    line = console.getvalue()
+    assert line.startswith("cpu seed 0: epoch 1/4: loss 1.2346, 30.0 s, 1667 images/s, ETA 1 min")
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert caplog.records[-1].getMessage() == line.strip()

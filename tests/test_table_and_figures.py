@@ -178,3 +178,28 @@ def test_a_cell_a_spreadsheet_would_run_is_made_inert(documents, tmp_path):
     path = tmp_path / "training_data.csv"
     table.write_csv(table.build_table(results), str(path))
     assert pd.read_csv(path).loc[0, "Device Name"] == '\'=HYPERLINK("http://evil")'
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> list:
+    """The figures a figure function made, kept instead of saved."""
+    figures_made = []
+    monkeypatch.setattr(figures, "save", lambda figure, path: figures_made.append(figure))
+    return figures_made
+
+
+def test_every_figure_says_epochs_data_size_and_device_and_shows_chance(csv, documents, drawn):
+    rows = pd.read_csv(csv)
+    figures.comparison(rows, "unused.png")
+    title = drawn[0].axes[0].get_title()
+    assert "1 epochs, 100 training and 40 test images; ran on " in title
+    accuracy_lines = [line.get_ydata()[0] for line in drawn[0].axes[1].get_lines()]
+    assert figures.CHANCE_PCT in accuracy_lines
+
+
+def test_a_run_where_every_variant_was_skipped_draws_no_negative_axis(documents, drawn):
+    results = table.load_results(documents)
+    skipped = table.build_table([r for r in results if r["status"] == "skipped"])
+    figures.comparison(skipped, "unused.png")
+    assert all(axis.get_ylim()[0] >= 0 for axis in drawn[0].axes[:3])
+    assert "no variant finished" in drawn[0].axes[0].get_title()

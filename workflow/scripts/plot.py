@@ -15,7 +15,7 @@ def plot(
     results = load_results(metrics)
     table = build_table(results, baselines)  # the CSV's table, in memory
     figures.comparison(table, out["comparison"])
-    figures.loss_curves(results, out["loss"])
+    figures.loss_curves(results, out["loss"], figures.run_subtitle(table))
     tradeoff_figure.tradeoff(table, out["tradeoff"])
     ladder_figure.ladder(table, results, ladders, out["ladder"])
     for (sweep, cells), path in zip(heatmap_sweeps.items(), out["heatmaps"], strict=True):

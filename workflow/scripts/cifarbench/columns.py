@@ -47,16 +47,14 @@ def _study(index: int) -> Callable[[dict], Any]:
     return lambda result: study_value(result["variant"], index)
 
 
+def _first_replicate(key: str) -> Callable[[dict], Any]:
+    return lambda result: result["replicates"][0][key] if result["replicates"] else None
+
+
 def _workers(result: dict) -> int:
     """Worker processes the variant really used: the tensor loader has none."""
     uses_workers = result["settings"]["loader"] != "tensor"
     return result["settings"]["workers"] if uses_workers else 0
-
-
-def _first_batch(result: dict) -> float | None:
-    """Start-up overhead of the job: from its process start to its first training batch."""
-    replicates = result["replicates"]
-    return replicates[0]["first_batch_after_job_start_s"] if replicates else None
 
 
 # The study's comparisons are "compared to CPU"; GPU variants also compare with the study's
@@ -68,6 +66,9 @@ TIME = Column("Training Time (seconds)", _mean("training_time_s"), measured=True
 ACCURACY = Column("Accuracy (%)", _mean("accuracy_pct"), measured=True)
 MEMORY = Column("Memory Usage (MB)", _mean("memory_mb"), measured=True)
 EPOCHS = Column("Epochs", lambda r: r["epochs"])
+TRAIN_IMAGES = Column("Train Images", _first_replicate("train_images"))
+TEST_IMAGES = Column("Test Images", _first_replicate("test_images"))
+DEVICE_NAME = Column("Device Name", lambda r: r["device"]["name"])
 STATUS = Column("Status", lambda r: r["status"])
 DEVICE_USED = Column("Device Used", lambda r: r["device"]["used"] or "none")
 FALLBACK = Column("Fallback", lambda r: r["device"]["fallback"])
@@ -101,7 +102,7 @@ COLUMNS = [
     STATUS,
     Column("Device Requested", lambda r: r["device"]["requested"]),
     DEVICE_USED,
-    Column("Device Name", lambda r: r["device"]["name"]),
+    DEVICE_NAME,
     FALLBACK,
     Column("Model", _setting("model")),
     Column("Batch Size", _setting("batch_size")),
@@ -111,6 +112,8 @@ COLUMNS = [
     Column("Batch Norm", _setting("batch_norm")),
     Column("Optimizer", _setting("optimizer")),
     Column("Learning Rate", _setting("lr")),
+    TRAIN_IMAGES,
+    TEST_IMAGES,
     SPEEDUP_VS_CPU,
     BASELINE,
     SPEEDUP_VS_BASELINE,
@@ -137,7 +140,12 @@ COLUMNS = [
     Column("Throughput (images/s)", _mean("throughput_img_s"), measured=True),
     Column("Data Wait (seconds)", _mean("data_wait_s"), measured=True),
     Column("Job Wall Time (seconds)", lambda r: r["job"]["wall_time_s"], measured=True),
-    Column("Start to First Batch (seconds)", _first_batch, measured=True),
+    # Start-up overhead of the (first seed's) job: from its process start to its first batch.
+    Column(
+        "Start to First Batch (seconds)",
+        _first_replicate("first_batch_after_job_start_s"),
+        measured=True,
+    ),
     Column("Torch Threads", lambda r: r["environment"]["torch_threads"]),
     Column("Reason", lambda r: r["reason"]),
     Column("Settings Hash", lambda r: r["settings_hash"]),

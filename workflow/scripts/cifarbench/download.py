@@ -80,6 +80,17 @@ def _check_md5_text(md5: str, url: str) -> str:
     return md5
 
 
+# Where a first run offline or behind a firewall ends: say what to do about it.
+OFFLINE_HINT = (
+    "; without internet, point data.url at a local copy with --configfile "
+    "(README: Offline, or with your own copy of the archive)"
+)
+
+
+def _hint(url: str) -> str:
+    return OFFLINE_HINT if url.startswith(("http://", "https://")) else ""
+
+
 def _with_retries(attempt, url: str, retries: int, backoff_s: float):
     """Run `attempt()`; after a transient error, wait and try again, up to `retries` times."""
     for done in itertools.count():
@@ -88,10 +99,11 @@ def _with_retries(attempt, url: str, retries: int, backoff_s: float):
         # OSError covers urllib's errors, the network's, and the disk's (which are not retried).
         except (OSError, http.client.HTTPException) as exc:
             if not _is_transient(exc):
-                raise UserError(f"cannot download {url}: {_describe(exc)}") from exc
+                raise UserError(f"cannot download {url}: {_describe(exc)}{_hint(url)}") from exc
             if done == retries:
                 raise UserError(
-                    f"cannot download {url}: {_describe(exc)} (gave up after {done + 1} attempts)"
+                    f"cannot download {url}: {_describe(exc)} (gave up after {done + 1} "
+                    f"attempts){_hint(url)}"
                 ) from exc
             delay = backoff_s * 2**done
             log.warning(

@@ -18,7 +18,9 @@ from cifarbench.atomic import atomic_path
 from cifarbench.columns import (
     ACCURACY,
     ACCURACY_STD,
+    DEVICE_NAME,
     DEVICE_USED,
+    EPOCHS,
     FALLBACK,
     MEMORY,
     MEMORY_STD,
@@ -27,8 +29,10 @@ from cifarbench.columns import (
     STUDY_ACCURACY,
     STUDY_MEMORY,
     STUDY_TIME,
+    TEST_IMAGES,
     TIME,
     TIME_STD,
+    TRAIN_IMAGES,
     VARIANT,
 )
 from cifarbench.study import STUDY_MACHINE
@@ -62,6 +66,29 @@ def _label(row: pd.Series) -> str:
     if row[STATUS.header] != "ok":
         return f"{name}\n({row['Status']})"
     return f"{name}\n(ran on CPU)" if row[FALLBACK.header] else name
+
+
+CHANCE_PCT = 10  # ten balanced classes: what guessing scores
+
+
+def run_subtitle(table: pd.DataFrame) -> str:
+    """What every figure's numbers depend on: the epochs, the data's size, where they ran."""
+    finished = table[table[STATUS.header] == "ok"]
+    if finished.empty:
+        return "no variant finished"
+
+    def values(column) -> str:
+        return " or ".join(f"{v:,}" for v in sorted(finished[column.header].dropna().unique()))
+
+    devices = ", ".join(sorted(finished[DEVICE_NAME.header].dropna().unique()))
+    return (
+        f"{values(EPOCHS)} epochs, {values(TRAIN_IMAGES)} training and "
+        f"{values(TEST_IMAGES)} test images; ran on {devices}"
+    )
+
+
+def chance_line(axis: plt.Axes) -> None:
+    axis.axhline(CHANCE_PCT, color="grey", linestyle=":", linewidth=1, label="chance (10%)")
 
 
 def save(figure: plt.Figure, path: str) -> None:
@@ -99,7 +126,9 @@ def comparison(table: pd.DataFrame, path: str) -> None:
         _study_markers(axis, bars, table[study_column].astype(float))
         axis.set_ylabel(axis_label)
         axis.margins(y=0.18)
-    axes[0].set_title("CIFAR-10 training optimizations compared")
+        axis.set_ylim(bottom=0)  # all skipped: no negative axis around empty bars
+    chance_line(axes[1])
+    axes[0].set_title(f"CIFAR-10 training optimizations compared\n{run_subtitle(table)}")
     axes[-1].tick_params(axis="x", labelrotation=30)
     plt.setp(axes[-1].get_xticklabels(), ha="right", rotation_mode="anchor")
     _legend(axes[0], set(kinds))
@@ -140,7 +169,7 @@ def _legend(axis: plt.Axes, kinds: set[str]) -> None:
     )
 
 
-def loss_curves(results: list[dict], path: str) -> None:
+def loss_curves(results: list[dict], path: str, subtitle: str = "") -> None:
     """Mean training loss per epoch for every variant on one plot (first replicate).
 
     A fallback variant is dashed; a diverged one ends in an x; skipped ones are listed."""
@@ -167,9 +196,11 @@ def loss_curves(results: list[dict], path: str) -> None:
             last = epochs[-1] if epochs else {"epoch": 0, "loss": float("nan")}
             axis.plot([last["epoch"]], [last["loss"]], "x", color=line.get_color(), ms=12)
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    last_epoch = max((r["epochs"] for r in results if r["replicates"]), default=1)
+    axis.set_xlim(0.5, last_epoch + 0.5)  # one epoch is one point per variant, not a line
     axis.set_xlabel("epoch")
     axis.set_ylabel("mean training loss")
-    title = "Training loss per epoch"
+    title = "Training loss per epoch" + (f"\n{subtitle}" if subtitle else "")
     if skipped:
         title += f"\nskipped: {', '.join(skipped)}"
     axis.set_title(title)

@@ -8,7 +8,7 @@ import seaborn as sns
 
 from cifarbench.columns import ACCURACY, FALLBACK, STATUS, TIME, VARIANT
 from cifarbench.config import changed_settings
-from cifarbench.figures import COLORS, bar_kind, save
+from cifarbench.figures import COLORS, bar_kind, run_subtitle, save
 
 
 def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str]], path: str):
@@ -33,7 +33,9 @@ def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str
     if not present:
         axes[0, 0].text(0.5, 0.5, "no ladder rung in this run", ha="center", va="center")
         axes[0, 0].set_axis_off()
-    figure.suptitle("What each optimization buys (each rung adds one to the rung above)")
+    figure.suptitle(
+        "What each optimization buys (each rung adds one to the rung above)\n" + run_subtitle(table)
+    )
     figure.tight_layout()
     save(figure, path)
 

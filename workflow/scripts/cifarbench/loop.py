@@ -150,26 +150,26 @@ def evaluate(trainer: Trainer, images, labels) -> float:
     return 100.0 * correct / len(labels)
 
 
-def train_replicate(data: Cifar, settings: Settings, device: torch.device, seed: int) -> dict:
-    """Train and evaluate one seed; the training time spans the epoch loop, as in the study."""
+def train_replicate(
+    data: Cifar, settings: Settings, device: torch.device, seed: int, label: str = ""
+) -> dict:
+    """Train and evaluate one seed; the training time spans the epoch loop, as in the study.
+    `label` starts each epoch's console line (the variant and seed)."""
     trainer = Trainer(data, settings, device, seed)
     epochs: list[EpochLog] = []
     diverged = None
     started = measure.now_iso()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    with measure.MemorySampler() as memory, Progress(settings.epochs) as progress:
+    progress = Progress(settings.epochs, label=label)
+    with measure.MemorySampler() as memory, progress:
         start = time.perf_counter()
         try:
             for epoch in range(1, settings.epochs + 1):
-                epochs.append(trainer.train_epoch(epoch, progress))
-                log.info(
-                    "epoch %d: loss %.4f, %.2f s (%.2f s waiting for data)",
-                    epoch,
-                    epochs[-1].loss,
-                    epochs[-1].time_s,
-                    epochs[-1].data_wait_s,
-                )
+                done = trainer.train_epoch(epoch, progress)
+                epochs.append(done)
+                progress.epoch_done(epoch, done.loss, done.time_s, done.images)
+                log.info("epoch %d: %.2f s waiting for data", epoch, done.data_wait_s)
         except Diverged as error:
             log.warning("diverged: %s", error)
             diverged = {"epoch": error.epoch, "batch": error.batch}
@@ -184,6 +184,8 @@ def train_replicate(data: Cifar, settings: Settings, device: torch.device, seed:
         "training_time_s": training_time,
         "accuracy_pct": accuracy,
         "throughput_img_s": images / training_time if training_time > 0 else None,
+        "train_images": len(data.train_labels),
+        "test_images": len(data.test_labels),
         "memory": {**memory.summary(), **measure.cuda_memory(device)},
         "epochs": [asdict(e) for e in epochs],
         "first_batch_after_job_start_s": trainer.first_batch_s,

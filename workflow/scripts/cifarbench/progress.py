@@ -25,9 +25,14 @@ class Progress:
         screen: TextIO | None = None,
         screen_every_s: float = 0.5,
         log_every_s: float = 30.0,
+        console: TextIO | None = None,
+        label: str = "",
     ):
         self.epochs = epochs
         self.screen = screen or terminal()
+        # Where each epoch's line goes besides the log, terminal or not (a tmux log, CI, nohup).
+        self.console = console or sys.__stderr__
+        self.label = label
         self.screen_every_s, self.log_every_s = screen_every_s, log_every_s
         self.start = self.last_screen = self.last_log = time.perf_counter()
 
@@ -56,6 +61,25 @@ class Progress:
         if to_log:
             log.info(line)
             self.last_log = now
+
+    def epoch_done(self, epoch: int, loss: float, time_s: float, images: int) -> None:
+        """One line per epoch, in the log and on the console: its loss, speed and the ETA of
+        the job's remaining epochs."""
+        remaining = (time.perf_counter() - self.start) / epoch * (self.epochs - epoch)
+        line = (
+            f"{self.label}epoch {epoch}/{self.epochs}: loss {loss:.4f}, {time_s:.1f} s, "
+            f"{images / max(time_s, 1e-9):.0f} images/s, ETA {_duration(remaining)}"
+        )
+        log.info(line)
+        if self.console is not None:
+            ending = "\r" + " " * 79 + "\r" if self.screen is self.console else ""
+            self.console.write(f"{ending}{line}\n")
+            self.console.flush()
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
 def terminal() -> TextIO | None:

@@ -7,7 +7,18 @@ import pandas as pd
 import seaborn as sns
 
 from cifarbench.columns import ACCURACY, ACCURACY_STD, REPLICATES, STATUS, TIME, TIME_STD, VARIANT
-from cifarbench.figures import COLORS, LEGEND, bar_kind, save
+from cifarbench.figures import (
+    CHANCE_PCT,
+    COLORS,
+    LEGEND,
+    bar_kind,
+    chance_line,
+    run_subtitle,
+    save,
+)
+
+# Marker shapes say what a point ran on without relying on colour.
+MARKERS = {"cuda": "^", "cpu": "o", "fallback": "s", "none": "x"}
 
 
 def pareto_front(times: list[float], accuracies: list[float]) -> list[int]:
@@ -50,7 +61,9 @@ def tradeoff(table: pd.DataFrame, path: str) -> None:
             fontweight="bold" if position in front else "normal",
         )
     left_out = table.loc[table[STATUS.header] != "ok", VARIANT.header]
-    title = "Accuracy against training time (up and left is better)"
+    if finished[ACCURACY.header].min() < 3 * CHANCE_PCT:  # near chance: show where chance is
+        chance_line(axis)
+    title = f"Accuracy against training time (up and left is better)\n{run_subtitle(table)}"
     if len(left_out):
         title += f"\nnot shown (skipped or diverged): {', '.join(left_out)}"
     axis.set_title(title)
@@ -72,7 +85,7 @@ def _points(axis: plt.Axes, finished: pd.DataFrame) -> None:
             group[ACCURACY.header],
             xerr=group[TIME_STD.header].where(several, 0),
             yerr=group[ACCURACY_STD.header].where(several, 0),
-            fmt="o",
+            fmt=MARKERS[kind],
             color=COLORS[kind],
             markeredgecolor="black",
             label=LEGEND[kind],

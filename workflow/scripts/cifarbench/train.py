@@ -61,7 +61,7 @@ def run_variant(variant: str, data: Cifar, values: dict, gpu_fallback: str, thre
 def _replicate(variant: str, data: Cifar, settings: Settings, device: torch.device, seed: int):
     log.info("variant %s: seed %d on %s", variant, seed, device)
     try:
-        return train_replicate(data, settings, device, seed)
+        return train_replicate(data, settings, device, seed, label=f"{variant} seed {seed}: ")
     except torch.cuda.OutOfMemoryError as error:
         raise UserError(_out_of_memory(variant, settings, device)) from error
 
