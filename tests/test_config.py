@@ -83,6 +83,12 @@ def _set(config: dict, path: str, value) -> dict:
         ("data.md5", "abc", "data.md5: 'abc' does not match"),
         ("epochs", 0, "epochs: 0 is less than the minimum of 1"),
         ("variants.cpu.backward", "manual", "variants.cpu.backward: 'manual' is not one of"),
+        (
+            "variants.cpu.persistant_workers",
+            True,
+            "variants.cpu: unknown key 'persistant_workers' (did you mean 'persistent_workers'?)",
+        ),
+        ("variants.cpu.onednn", "auto-ish", "variants.cpu.onednn: 'auto-ish' is not one of"),
         ("variants.cpu.lr", float("nan"), "variants.cpu.lr: nan is not a finite number"),
         ("defaults.momentum", float("inf"), "defaults.momentum: inf is not a finite number"),
         ("variants.cpu.seed", 2**70, "variants.cpu.seed: 1180591620717411303424 is greater than"),
