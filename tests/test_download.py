@@ -215,7 +215,7 @@ def test_keyboard_interrupt_leaves_nothing(source, dest, monkeypatch):
         if done >= 50_000:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(download._Progress, "update", interrupt)
+    monkeypatch.setattr(download.TransferMeter, "update", interrupt)
     with pytest.raises(KeyboardInterrupt):
         fetch(source.as_uri(), dest, BODY_MD5)
     assert len(seen_while_writing[-1]) == 1  # a temporary file existed while writing...
@@ -276,3 +276,40 @@ def test_progress_auto_draws_the_line_on_a_terminal(source, dest, monkeypatch):
 
 def test_md5sum(source):
     assert md5sum(source) == BODY_MD5
+
+
+@pytest.mark.parametrize("source_kind", ["device", "fifo", "folder"])
+def test_a_source_that_is_not_a_regular_file_is_refused_at_once(tmp_path, dest, source_kind):
+    """/dev/zero would fill the disk (its size reads 0), a FIFO would block forever."""
+    if source_kind == "device":
+        source = Path("/dev/zero")
+    elif source_kind == "fifo":
+        source = tmp_path / "fifo"
+        os.mkfifo(source)
+    else:
+        source = tmp_path
+    with pytest.raises(UserError, match="not a regular file"):
+        fetch(str(source), dest, BODY_MD5)
+    assert not dest.exists()
+
+
+def test_a_source_larger_than_the_limit_is_cut_off(source, dest, monkeypatch):
+    monkeypatch.setattr(download, "MAX_BYTES", len(BODY) - 1)
+    with pytest.raises(UserError, match=r"more than .* MB, several times the CIFAR-10 archive"):
+        fetch(source.as_uri(), dest, BODY_MD5)
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_a_server_that_sends_more_than_it_announced_is_cut_off(server, dest, monkeypatch):
+    server.routes["/a"] = [Reply()]
+    monkeypatch.setattr(download, "MAX_BYTES", 10)  # the body is larger
+    with pytest.raises(UserError, match="more than"):
+        fetch(f"{server.url}/a", dest, BODY_MD5, retries=0)
+    assert not dest.exists()
+
+
+def test_a_stream_that_never_ends_hits_the_deadline(source, dest, monkeypatch):
+    monkeypatch.setattr(download, "DEADLINE_S", -1)
+    with pytest.raises(UserError, match="still not complete after -1 s"):
+        fetch(source.as_uri(), dest, BODY_MD5)
+    assert list(dest.parent.iterdir()) == []

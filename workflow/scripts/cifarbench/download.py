@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import ssl
+import stat
 import sys
 import time
 import urllib.error
@@ -25,12 +26,15 @@ from typing import BinaryIO, TextIO
 
 from cifarbench.atomic import atomic_path, check_free_space
 from cifarbench.errors import UserError
-from cifarbench.progress import terminal
+from cifarbench.progress import TransferMeter, terminal
 from cifarbench.units import MB
 
 log = logging.getLogger("cifarbench.download")
 
 TIMEOUT_S = 60  # per blocking socket operation (connect, each read), not for the whole file
+DEADLINE_S = 3600  # for the whole file: a stream that trickles a byte a minute never ends
+# The official archive is 163 MB: a source several times larger is not it, whatever it says.
+MAX_BYTES = 1 << 30
 CHUNK_BYTES = 1 << 20
 # HTTP codes worth retrying besides the server errors (5xx): request timeout, too many requests.
 RETRY_HTTP_CODES = {408, 429}
@@ -145,10 +149,11 @@ def _download_once(url: str, tmp: Path, screen: TextIO | None) -> str:
     """Stream `url` into `tmp` (overwriting it); return the md5 of what was received."""
     with _open_source(url) as (source, size):
         if size is not None:
+            _check_size(url, size)
             check_free_space(tmp.parent, size, f"download {url}")
         digest = hashlib.md5()
-        received = 0
-        meter = _Progress(url, size, screen)
+        received, started = 0, time.monotonic()
+        meter = TransferMeter(url, size, screen)
         try:
             with open(tmp, "wb") as out:
                 while chunk := source.read(CHUNK_BYTES):
@@ -156,6 +161,8 @@ def _download_once(url: str, tmp: Path, screen: TextIO | None) -> str:
                     out.write(chunk)
                     received += len(chunk)
                     meter.update(received)
+                    _check_size(url, received)
+                    _check_deadline(url, started)
         finally:
             meter.close(received)
     if size is not None and received < size:
@@ -163,6 +170,19 @@ def _download_once(url: str, tmp: Path, screen: TextIO | None) -> str:
         # check, but it is worth another attempt, so raise the transient error here.
         raise http.client.IncompleteRead(b"", size - received)
     return digest.hexdigest()
+
+
+def _check_size(url: str, size: int) -> None:
+    if size > MAX_BYTES:
+        raise UserError(
+            f"cannot download {url}: more than {MAX_BYTES / MB:.0f} MB, several times the "
+            "CIFAR-10 archive: refusing the rest"
+        )
+
+
+def _check_deadline(url: str, started: float) -> None:
+    if time.monotonic() - started > DEADLINE_S:
+        raise UserError(f"cannot download {url}: still not complete after {DEADLINE_S} s")
 
 
 @contextmanager
@@ -181,45 +201,13 @@ def _open_source(url: str) -> Iterator[tuple[BinaryIO, int | None]]:
         path = Path(url)
     else:
         raise UserError(f"cannot download {url}: use https://, http://, file:// or a local path")
-    with open(path, "rb") as source:  # a missing file raises here, and is not retried
+    _check_regular_file(url, path)  # a missing file raises here, and is not retried
+    with open(path, "rb") as source:
         yield source, os.fstat(source.fileno()).st_size
 
 
-class _Progress:
-    """A log line every 10% (or 100 MB), and one updating line on `screen` when given."""
-
-    def __init__(self, url: str, total: int | None, screen: TextIO | None):
-        self.name = Path(urllib.parse.urlsplit(url).path).name or url
-        self.total = total
-        self.screen = screen
-        self.started = time.monotonic()
-        self.last_draw = 0.0
-        self.next_log = self._step()
-        self.logged = 0
-
-    def update(self, done: int) -> None:
-        if self.screen and time.monotonic() - self.last_draw >= 0.1:  # redrawing costs time
-            self.last_draw = time.monotonic()
-            print(f"\r{self._text(done)}\033[K", end="", file=self.screen, flush=True)
-        if done >= self.next_log:
-            log.info("%s", self._text(done))
-            self.logged = done
-            while self.next_log <= done:
-                self.next_log += self._step()
-
-    def close(self, done: int) -> None:
-        if self.screen:
-            print(f"\r{self._text(done)}\033[K", file=self.screen, flush=True)
-        if self.logged != done:
-            log.info("%s", self._text(done))
-
-    def _step(self) -> int:
-        return max(1, self.total // 10) if self.total else 100 * MB
-
-    def _text(self, done: int) -> str:
-        rate = done / MB / max(time.monotonic() - self.started, 1e-3)
-        if self.total:
-            amount = f"{100 * done / self.total:3.0f}% {done / MB:.1f}/{self.total / MB:.1f} MB"
-        else:
-            amount = f"{done / MB:.1f} MB"
-        return f"{self.name}: {amount} ({rate:.1f} MB/s)"
+def _check_regular_file(url: str, path: Path) -> None:
+    """A device (/dev/zero) would fill the disk and a FIFO would block forever: a source
+    must be a plain file. Checked before opening it, since opening a FIFO blocks."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise UserError(f"cannot download {url}: not a regular file (a device, FIFO or folder)")
