@@ -28,6 +28,7 @@ PROFILE = "profiles/slurm"
 TRAIN_THREADS = yaml.safe_load((REPO / PROFILE / "config.yaml").read_text())["set-threads"]["train"]
 VARIANTS = ("cpu", "g-initial")  # one CPU variant, one GPU variant
 SEEDS = (0, 1)  # replicates: 2, one SLURM job each
+REPORT = "results/study"  # tag: study
 RUN_TIMEOUT_S = 300  # hard limit for the three runs together (here they take about 2 min)
 # The plugin waits 40 s before its first status check, which suits a real queue; jobs here
 # start at once and take seconds.
@@ -90,6 +91,7 @@ def _workdir(base: Path, archive: tuple[Path, str], md5: str | None = None) -> P
         "only": ",".join(VARIANTS),
         "epochs": 1,
         "replicates": 2,
+        "tag": "study",
     }
     (base / "test-config.yaml").write_text(yaml.safe_dump(overlay))
     return base
@@ -180,7 +182,7 @@ def test_every_job_is_its_own_slurm_job_each_seed_too(slurm_run):
     for folder, job_id in jobs.items():
         log = workdir / "logs" / "slurm" / folder / f"{job_id}.log"
         assert f"cluster-task: job={job_id} step=batch" in log.read_text()  # written in that job
-    assert (workdir / "results" / "optimization_techniques_comparison.png").stat().st_size > 0
+    assert (workdir / REPORT / "optimization_techniques_comparison.png").stat().st_size > 0
 
 
 @pytest.mark.slurm
@@ -219,8 +221,8 @@ def test_slurm_results_match_a_local_run(runs, slurm_run):
     slurm_dir, _ = slurm_run
     local_dir, rc, out = runs["local"]
     assert rc == 0, out[-8000:]
-    on_slurm = _csv_rows(slurm_dir / "results" / "training_data.csv")
-    local = _csv_rows(local_dir / "results" / "training_data.csv")
+    on_slurm = _csv_rows(slurm_dir / REPORT / "training_data.csv")
+    local = _csv_rows(local_dir / REPORT / "training_data.csv")
     assert sorted(on_slurm) == sorted(local) == sorted(VARIANTS)
     for variant in VARIANTS:
         for column in SAME_COLUMNS:
@@ -243,4 +245,4 @@ def test_a_failing_slurm_job_fails_the_run(runs):
     assert (workdir / "logs" / "slurm" / "rule_download" / f"{failed[1]}.log").exists()
     assert "md5 mismatch" in (workdir / "logs" / "download.log").read_text()
     assert not (workdir / "resources" / "cifar-10-python.tar.gz").exists()
-    assert not (workdir / "results" / "training_data.csv").exists()
+    assert not (workdir / REPORT / "training_data.csv").exists()

@@ -3,6 +3,7 @@
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from cifar_archive import write_cifar_archive
-from workflow_helpers import data_workflow, snakemake
+from workflow_helpers import REPO, data_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -23,13 +24,14 @@ pytestmark = pytest.mark.slow
 SWEEP = {"base": "cpu", "axes": {"batch_size": [10, 20], "workers": [0, 1]}}
 CELLS = ["tiny.b10-w0", "tiny.b10-w1", "tiny.b20-w0", "tiny.b20-w1"]
 VARIANTS = ["cpu", "cpu-l1-grouped", "g-b16-w4", "g-bn", *CELLS]
+REPORT = "results/study"  # the run's tag=study: where its CSV and figures go
 OUTPUTS = [
-    "results/training_data.csv",
-    "results/optimization_techniques_comparison.png",
-    "results/loss_curves.png",
-    "results/accuracy_vs_time.png",
-    "results/optimization_ladder.png",
-    "results/sweeps/tiny.png",
+    f"{REPORT}/training_data.csv",
+    f"{REPORT}/optimization_techniques_comparison.png",
+    f"{REPORT}/loss_curves.png",
+    f"{REPORT}/accuracy_vs_time.png",
+    f"{REPORT}/optimization_ladder.png",
+    f"{REPORT}/sweeps/tiny.png",
 ]
 # The study run's config; every later command on it repeats it, or Snakemake would see
 # changed params and want to rerun.
@@ -41,6 +43,7 @@ STUDY_CONFIG = (
     "epochs=1",
     "replicates=2",
     f"only={','.join(VARIANTS[:4])},tiny",
+    "tag=study",
 )
 STUDY_HEADER = (
     "Optimization Technique,Training Time (seconds),Accuracy (%),Memory Usage (MB),Epochs"
@@ -85,7 +88,7 @@ def test_every_output_appears(study):
 
 
 def test_csv_has_the_study_header_and_agrees_with_the_jsons(study):
-    csv = study / "results" / "training_data.csv"
+    csv = study / REPORT / "training_data.csv"
     assert csv.read_text().splitlines()[0].startswith(STUDY_HEADER)
     rows = pd.read_csv(csv).set_index("Optimization Technique")
     assert list(rows.index) == VARIANTS
@@ -118,7 +121,7 @@ def test_gpu_variant_on_a_machine_without_cuda_is_labelled_as_run_on_the_cpu(stu
     assert document["device"]["used"] == "cpu" and document["device"]["fallback"]
     assert document["settings"]["batch_size"] == 16 and document["settings"]["workers"] == 4
     row = (
-        pd.read_csv(study / "results" / "training_data.csv")
+        pd.read_csv(study / REPORT / "training_data.csv")
         .set_index("Optimization Technique")
         .loc["g-b16-w4"]
     )
@@ -154,10 +157,10 @@ def test_report_is_a_self_contained_html_with_the_figures(study):
         study,
         *STUDY_CONFIG,
         "--report",
-        "results/report.html",
+        f"{REPORT}/report.html",
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    html = (study / "results" / "report.html").read_text()
+    html = (study / REPORT / "report.html").read_text()
     for name in (
         "optimization_techniques_comparison.png",
         "loss_curves.png",
@@ -189,10 +192,24 @@ def test_one_variant_by_name_runs_only_what_it_needs(tmp_path, archive):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert [p.name for p in (workdir / "results").glob("*.json")] == ["g-b16-w4.json"]
-    assert not (workdir / "results" / "training_data.csv").exists()
+    assert not list((workdir / "results").rglob("training_data.csv"))
     for rule in ("download", "prepare", "train"):
         assert f"rule {rule}:" in run.stderr
     assert "rule aggregate:" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "report"),
+    [
+        ((), "results/training_data.csv"),
+        (("only=cpu,g-b16-w4",), "results/partial/cpu+g-b16-w4/training_data.csv"),
+        (("only=cpu", "tag=quick"), "results/quick/training_data.csv"),
+    ],
+)
+def test_a_partial_run_never_writes_over_the_whole_studys_report(config, report):
+    run = snakemake(REPO, "-n", *(("--config", *config) if config else ()))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert re.search(rf"^\s+output: {re.escape(report)}$", run.stdout, re.M), run.stdout[-3000:]
 
 
 def test_the_snakefile_finds_the_library_without_the_editable_install(tmp_path, archive):

@@ -12,6 +12,7 @@ from cifarbench.config import (
     baselines,
     heatmap_sweeps,
     nvidia_driver_loaded,
+    report_dir,
     selected_variants,
     validate_config,
     variant_settings,
@@ -24,6 +25,9 @@ validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "confi
 VARIANTS = selected_variants(config)
 BASELINES = baselines(config)
 HEATMAP_SWEEPS = heatmap_sweeps(config)
+REPORT_DIR = report_dir(config)
+# The report rules' logs, beside each other per report: logs/report/, logs/report/partial/...
+REPORT_LOGS = REPORT_DIR.replace("results", "logs/report", 1)
 # Without an NVIDIA driver here, GPU variants that fall back to the CPU time the CPU.
 HOST_HAS_NVIDIA_DRIVER = nvidia_driver_loaded()
 

@@ -3,12 +3,12 @@ rule aggregate:
         metrics=expand("results/{variant}.json", variant=VARIANTS),
     output:
         csv=report(
-            "results/training_data.csv",
+            f"{REPORT_DIR}/training_data.csv",
             caption="../report/training_data.rst",
             category="Results",
         ),
     log:
-        "logs/aggregate.log",
+        f"{REPORT_LOGS}/aggregate.log",
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -22,26 +22,28 @@ rule plot:
         metrics=expand("results/{variant}.json", variant=VARIANTS),
     output:
         comparison=report(
-            "results/optimization_techniques_comparison.png",
+            f"{REPORT_DIR}/optimization_techniques_comparison.png",
             caption="../report/comparison.rst",
             category="Figures",
         ),
         loss=report(
-            "results/loss_curves.png", caption="../report/loss_curves.rst", category="Figures"
+            f"{REPORT_DIR}/loss_curves.png",
+            caption="../report/loss_curves.rst",
+            category="Figures",
         ),
         tradeoff=report(
-            "results/accuracy_vs_time.png",
+            f"{REPORT_DIR}/accuracy_vs_time.png",
             caption="../report/accuracy_vs_time.rst",
             category="Figures",
         ),
         ladder=report(
-            "results/optimization_ladder.png",
+            f"{REPORT_DIR}/optimization_ladder.png",
             caption="../report/optimization_ladder.rst",
             category="Figures",
         ),
-        heatmaps=expand("results/sweeps/{sweep}.png", sweep=HEATMAP_SWEEPS),
+        heatmaps=expand("{dir}/sweeps/{sweep}.png", dir=REPORT_DIR, sweep=HEATMAP_SWEEPS),
     log:
-        "logs/plot.log",
+        f"{REPORT_LOGS}/plot.log",
     conda:
         "../../envs/analysis.yaml"
     params:

@@ -176,6 +176,22 @@ def selected_variants(config: dict) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def report_dir(config: dict) -> str:
+    """Where the run's CSV and figures go: `results/` for the whole study, `results/<tag>/`
+    when a `tag` is set, and `results/partial/<variants>/` for an `only=` run without one,
+    so that a partial run never overwrites the whole study's table and figures."""
+    if config.get("tag"):
+        return f"results/{config['tag']}"
+    if config.get("only") is None:
+        return "results"
+    names = selected_variants(config)
+    short = "+".join(names)
+    if len(short) > 60:
+        digest = hashlib.sha256(short.encode()).hexdigest()[:6]
+        short = f"{names[0]}+{len(names) - 1}-more-{digest}"
+    return f"results/partial/{short}"
+
+
 def heatmap_sweeps(config: dict) -> dict[str, dict[str, dict]]:
     """The two-axis sweeps with a cell in this run -> each cell's name -> its axis values."""
     selected = set(selected_variants(config))
