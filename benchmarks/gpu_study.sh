@@ -24,7 +24,8 @@ if [[ $source == *.py ]]; then
 else
     archive=$(realpath "$source")
 fi
-python3 -c 'import sys; from cifarbench.archive import read_archive, save_cache
+python3 -c 'import sys; from cifarbench.archive import read_archive
+from cifarbench.cache import save_cache
 save_cache(read_archive(sys.argv[1]), sys.argv[2])' "$archive" "$work/cifar10.npz"
 
 arms() {  # NAME EPOCHS ARMS: one side-by-side run, its table and JSON kept in OUT_DIR

@@ -67,7 +67,7 @@ def run_arm(arm: str, args: argparse.Namespace) -> dict:
 
 
 def run_workflow(args: argparse.Namespace) -> dict:
-    from cifarbench.archive import load_cache
+    from cifarbench.cache import load_cache
     from cifarbench.config import variant_settings
     from cifarbench.train import run_variant
 

@@ -23,7 +23,7 @@ import torch
 import yaml
 
 from cifarbench import runtime
-from cifarbench.archive import load_cache
+from cifarbench.cache import load_cache
 from cifarbench.config import variant_settings
 from cifarbench.loop import Trainer
 from cifarbench.progress import Progress

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from cifarbench.archive import load_cache
+from cifarbench.cache import load_cache
 
 BATCH_SIZE, WORKERS, LR, MOMENTUM, PRINT_EVERY = 4, 2, 0.001, 0.9, 2000
 

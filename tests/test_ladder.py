@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cifarbench.archive import save_cache
+from cifarbench.cache import save_cache
 from cifarbench.config import variant_settings
 from cifarbench.settings import Settings
 from cifarbench.train import run_variant

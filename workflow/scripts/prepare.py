@@ -2,7 +2,8 @@
 
 import logging
 
-from cifarbench.archive import read_archive, save_cache
+from cifarbench.archive import read_archive
+from cifarbench.cache import save_cache
 from cifarbench.script import run
 
 

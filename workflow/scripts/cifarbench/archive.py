@@ -8,14 +8,13 @@ archive ends in a one-line `UserError` naming the member and what is wrong with 
 
 import posixpath
 import tarfile
-import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from cifarbench.atomic import atomic_path, check_free_space
 from cifarbench.errors import UserError
 from cifarbench.safe_pickle import text, unpickle
 
@@ -26,7 +25,10 @@ META = "batches.meta"
 PIXELS = 3 * 32 * 32
 N_CLASSES = 10
 IMAGE_SHAPE = (3, 32, 32)
-CACHE_KEYS = ("train_images", "train_labels", "test_images", "test_labels", "classes")
+# Bytes a batch member may take per image it holds: its pixels twice over (Python 3 protocol-2
+# re-pickles carry bytes as latin-1 text in UTF-8), a label and a file name.
+BYTES_PER_IMAGE = 2 * PIXELS + 256
+MEMBER_OVERHEAD = 1 << 20  # a batch's other fields; the whole of batches.meta
 
 
 @dataclass(frozen=True)
@@ -39,97 +41,90 @@ class Cifar:
 
 
 def read_archive(path, expect_train: int = 50000, expect_test: int = 10000) -> Cifar:
-    """Read and check `cifar-10-python.tar.gz`; the image counts must match the expected ones."""
+    """Read and check `cifar-10-python.tar.gz`; the image counts must match the expected ones.
+
+    Memory is bounded by the expected counts, whatever the archive claims: each member is
+    read up to the size its images could take, and parsed (then dropped) as it is read."""
     path = Path(path)
-    members = _read_members(path)
+    try:
+        return _read_archive(path, expect_train, expect_test)
+    except MemoryError as exc:
+        raise UserError(f"{path}: ran out of memory reading it (a hostile archive?)") from exc
+
+
+def _read_archive(path: Path, expect_train: int, expect_test: int) -> Cifar:
     where = f"{path}: {FOLDER}"
-    train = [_parse_batch(members.pop(name), f"{where}/{name}") for name in TRAIN_BATCHES]
-    test_images, test_labels = _parse_batch(members[TEST_BATCH], f"{where}/{TEST_BATCH}")
-    classes = _parse_meta(members[META], f"{where}/{META}")
-    train_images = np.concatenate([images for images, _ in train])
-    train_labels = np.concatenate([labels for _, labels in train])
-    _check_count(len(train_labels), expect_train, f"{where}/data_batch_1..5", "training")
-    _check_count(len(test_labels), expect_test, f"{where}/{TEST_BATCH}", "test")
+    train, test, classes = [], None, None
+    for name, data in _read_members(path, _member_limits(expect_train, expect_test)):
+        if name == META:
+            classes = _parse_meta(data, f"{where}/{name}")
+        elif name == TEST_BATCH:
+            test = _parse_batch(data, f"{where}/{name}")
+        else:
+            train.append(_parse_batch(data, f"{where}/{name}"))
+            found = sum(len(labels) for _, labels in train)
+            if found > expect_train:  # before concatenating anything
+                raise UserError(f"{where}/{name}: more than the {expect_train} training images")
+    _check_count(
+        sum(len(labels) for _, labels in train),
+        expect_train,
+        f"{where}/data_batch_1..5",
+        "training",
+    )
+    _check_count(len(test[1]), expect_test, f"{where}/{TEST_BATCH}", "test")
     return Cifar(
-        train_images=_as_images(train_images),
-        train_labels=train_labels,
-        test_images=_as_images(test_images),
-        test_labels=test_labels,
+        train_images=_as_images(np.concatenate([images for images, _ in train])),
+        train_labels=np.concatenate([labels for _, labels in train]),
+        test_images=_as_images(test[0]),
+        test_labels=test[1],
         classes=classes,
     )
 
 
-def save_cache(cifar: Cifar, path) -> None:
-    """Write the data set as one uncompressed .npz (loads in a fraction of a second)."""
-    arrays = (cifar.train_images, cifar.train_labels, cifar.test_images, cifar.test_labels)
-    check_free_space(Path(path).parent, sum(a.nbytes for a in arrays), f"write {path}")
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        # A file object, not a name: np.savez would append ".npz" to the temporary name.
-        np.savez(
-            out,
-            train_images=cifar.train_images,
-            train_labels=cifar.train_labels,
-            test_images=cifar.test_images,
-            test_labels=cifar.test_labels,
-            classes=np.array(cifar.classes, dtype=str),
-        )
+def _member_limits(expect_train: int, expect_test: int) -> dict[str, int]:
+    """The most bytes each member may hold: any one training batch could hold every training
+    image, so the training batches also share one budget (`_read_members`)."""
+    return {
+        **dict.fromkeys(TRAIN_BATCHES, expect_train * BYTES_PER_IMAGE + MEMBER_OVERHEAD),
+        TEST_BATCH: expect_test * BYTES_PER_IMAGE + MEMBER_OVERHEAD,
+        META: MEMBER_OVERHEAD,
+    }
 
 
-def load_cache(path) -> Cifar:
-    """Load a cache written by `save_cache`, checking that it is one."""
-    stored = _load_npz(path)
-    missing = [key for key in CACHE_KEYS if key not in stored]
-    if missing:
-        raise UserError(f"{path}: not a cifarbench cache (missing {', '.join(missing)})")
-    for split in ("train", "test"):
-        _check_cached_split(
-            stored[f"{split}_images"], stored[f"{split}_labels"], f"{path}: {split}"
-        )
-    classes = stored["classes"]
-    if classes.dtype.kind != "U" or classes.shape != (N_CLASSES,):
-        raise UserError(f"{path}: classes should be {N_CLASSES} names, found {classes!r}")
-    return Cifar(
-        train_images=stored["train_images"],
-        train_labels=stored["train_labels"],
-        test_images=stored["test_images"],
-        test_labels=stored["test_labels"],
-        classes=tuple(str(name) for name in classes),
-    )
-
-
-def _load_npz(path) -> dict[str, np.ndarray]:
-    try:
-        with open(path, "rb") as file:  # ours to close, also when numpy fails half-way
-            loaded = np.load(file, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz")
-            return {key: loaded[key] for key in loaded.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise UserError(f"{path}: not a cifarbench cache ({exc})") from exc
-
-
-def _read_members(path: Path) -> dict[str, bytes]:
-    """The wanted members' bytes, read in one pass without extracting anything to disk."""
-    wanted = {f"{FOLDER}/{name}": name for name in (*TRAIN_BATCHES, TEST_BATCH, META)}
-    found: dict[str, bytes] = {}
+def _read_members(path: Path, limits: dict[str, int]) -> Iterator[tuple[str, bytes]]:
+    """Each wanted member's name and bytes, in archive order, read in one pass without
+    extracting anything to disk, none larger than its limit."""
+    wanted = {f"{FOLDER}/{name}": name for name in limits}
+    train_budget = limits[TRAIN_BATCHES[0]] + (len(TRAIN_BATCHES) - 1) * MEMBER_OVERHEAD
+    found: set[str] = set()
     try:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar:
                 name = wanted.get(_safe_name(member.name))
                 if name is None:
                     continue
-                where = f"{path}: {member.name}"
-                if not member.isfile():
-                    raise UserError(f"{where}: is a link or special file, not a regular file")
-                if name in found:
-                    raise UserError(f"{where}: appears twice in the archive")
-                found[name] = tar.extractfile(member).read()
+                _check_member(member, name, found, limits[name], f"{path}: {member.name}")
+                found.add(name)
+                data = tar.extractfile(member).read(limits[name] + 1)
+                if name in TRAIN_BATCHES:
+                    train_budget -= len(data)
+                if len(data) > limits[name] or train_budget < 0:
+                    raise UserError(f"{path}: {member.name}: larger than its images could be")
+                yield name, data
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise UserError(f"{path}: truncated or corrupt .tar.gz archive ({exc})") from exc
     missing = [member for member, name in wanted.items() if name not in found]
     if missing:
         raise UserError(f"{path}: missing {', '.join(missing)} (not a CIFAR-10 python archive?)")
-    return found
+
+
+def _check_member(member: tarfile.TarInfo, name: str, found: set, limit: int, where: str):
+    if not member.isfile():
+        raise UserError(f"{where}: is a link or special file, not a regular file")
+    if name in found:
+        raise UserError(f"{where}: appears twice in the archive")
+    if member.size > limit:
+        raise UserError(f"{where}: {member.size} bytes, more than its images could take")
 
 
 def _safe_name(name: str) -> str | None:
@@ -180,7 +175,10 @@ def _parse_meta(data: bytes, where: str) -> tuple[str, ...]:
         or not all(isinstance(name, bytes | str) and name for name in names)
     ):
         raise UserError(f"{where}: label_names should be {N_CLASSES} names, found {names!r}")
-    return tuple(text(name) for name in names)
+    names = tuple(text(name) for name in names)
+    if not all(name.isprintable() and len(name) <= 64 for name in names):
+        raise UserError(f"{where}: label_names should be short printable names, found {names!r}")
+    return names
 
 
 def _check_count(found: int, expected: int, where: str, split: str) -> None:
@@ -192,16 +190,3 @@ def _check_count(found: int, expected: int, where: str, split: str) -> None:
 
 def _as_images(rows: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rows.reshape(-1, *IMAGE_SHAPE))
-
-
-def _check_cached_split(images: np.ndarray, labels: np.ndarray, where: str) -> None:
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        raise UserError(
-            f"{where} images should be uint8 (n, 3, 32, 32), found {images.dtype} {images.shape}"
-        )
-    if labels.dtype != np.int64 or labels.shape != (len(images),):
-        raise UserError(
-            f"{where} labels should be int64 ({len(images)},), found {labels.dtype} {labels.shape}"
-        )
-    if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
-        raise UserError(f"{where} labels outside 0..{N_CLASSES - 1}")
