@@ -90,6 +90,7 @@ def _set(config: dict, path: str, value) -> dict:
         ),
         ("variants.cpu.onednn", "auto-ish", "variants.cpu.onednn: 'auto-ish' is not one of"),
         ("variants.cpu.lr", float("nan"), "variants.cpu.lr: nan is not a finite number"),
+        ("only", None, "only: empty: name the variants"),
         ("defaults.momentum", float("inf"), "defaults.momentum: inf is not a finite number"),
         ("variants.cpu.seed", 2**70, "variants.cpu.seed: 1180591620717411303424 is greater than"),
         ("variants.cpu.workers", 10_000, "variants.cpu.workers: 10000 is greater than the maximum"),

@@ -82,6 +82,8 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
         return f"unknown key {said}; allowed: {', '.join(allowed)}"
     if error.validator == "pattern" and error.path and not _at(error, "md5"):
         return f"{error.instance!r} is not a valid name (letters, digits, '.', '_', '-')"
+    if list(error.absolute_path) == ["only"] and error.instance is None:
+        return "empty: name the variants (only=cpu,g-b16-w4), or leave only out to run them all"
     if error.validator == "type" and isinstance(error.instance, int) and _at(error, "md5"):
         return f"{error.message} (YAML read the all-digit md5 as a number: quote it)"
     if (
