@@ -9,6 +9,8 @@ from cifarbench import train
 from cifarbench.config import variant_settings
 from cifarbench.contract import check_metrics
 from cifarbench.errors import UserError
+from cifarbench.optimizers import lr_factor
+from cifarbench.runtime import resolve_device
 from cifarbench.settings import Settings
 from workflow_helpers import shipped_config, study_settings
 
@@ -111,15 +113,15 @@ def test_gpu_variant_without_cuda_is_skipped_when_asked(learnable, no_cuda):
 
 def test_gpu_variant_without_cuda_fails_at_once_when_asked(no_cuda):
     with pytest.raises(UserError, match=r"CUDA is not available.*gpu_fallback is 'error'"):
-        train.resolve_device("cuda", "error")
+        resolve_device("cuda", "error")
 
 
 @pytest.mark.parametrize(
     ("step", "expected"), [(0, 0.1), (9, 1.0), (10, 90 / 90), (55, 0.5), (99, 1 / 90)]
 )
 def test_onecycle_warms_up_then_decays_to_zero(step, expected):
-    assert train.lr_factor(step, 100, "onecycle", warmup=0.1) == pytest.approx(expected)
-    assert train.lr_factor(step, 100, "constant", warmup=0.1) == 1.0
+    assert lr_factor(step, 100, "onecycle", warmup=0.1) == pytest.approx(expected)
+    assert lr_factor(step, 100, "constant", warmup=0.1) == 1.0
 
 
 def test_gpu_out_of_memory_names_the_batch_size_and_the_memory(learnable, monkeypatch):

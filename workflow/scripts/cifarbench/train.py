@@ -11,12 +11,9 @@ from cifarbench.archive import Cifar
 from cifarbench.document import combine, seeds_of
 from cifarbench.errors import UserError
 from cifarbench.loop import train_replicate
-from cifarbench.optimizers import lr_factor
 from cifarbench.runtime import resolve_device
 from cifarbench.settings import Settings
 from cifarbench.units import MB
-
-__all__ = ["lr_factor", "resolve_device", "run_seed", "run_variant", "train_replicate"]
 
 log = logging.getLogger("cifarbench.train")
 
