@@ -111,7 +111,7 @@ def test_reads_python3_protocol2_pickles(tmp_path):
             "data_batch_4: data should be a uint8 array, found float32",
         ),
         (
-            {"edit": {"data_batch_4": edit_field(b"data", lambda d: d.tolist())}},
+            {"edit": {"data_batch_4": edit_field(b"data", lambda d: d[:2].tolist())}},
             "data_batch_4: data should be a uint8 array, found list",
         ),
         (

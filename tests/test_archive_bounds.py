@@ -118,3 +118,12 @@ def test_the_official_arrays_still_load(tmp_path):
     archive, _ = write_cifar_archive(tmp_path, corrupt={"edit": edit})
     data = read_archive(archive, expect_train=90, expect_test=20)  # batch 1: 10 images, not 20
     assert data.train_images[0].reshape(-1).tolist() == rows[0].tolist()
+
+
+def test_a_batch_of_many_tiny_opcodes_is_refused_before_it_is_built(tmp_path):
+    """Half a million labels fit in a 1 MB member, but would cost several times that as a
+    list: the opcodes are counted first, against what the batch's images need."""
+    edit = {"data_batch_1": lambda batch: {**batch, b"labels": [1] * 500_000}}
+    archive, _ = write_cifar_archive(tmp_path, corrupt={"edit": edit})
+    with pytest.raises(UserError, match=r"data_batch_1: more than \d+ pickle opcodes"):
+        read_archive(archive, **EXPECT)

@@ -29,6 +29,10 @@ IMAGE_SHAPE = (3, 32, 32)
 # re-pickles carry bytes as latin-1 text in UTF-8), a label and a file name.
 BYTES_PER_IMAGE = 2 * PIXELS + 256
 MEMBER_OVERHEAD = 1 << 20  # a batch's other fields; the whole of batches.meta
+# Pickle opcodes per image (its label, its file name, their memo entries: about 5) and for
+# the rest of a member (its keys, its array's header, batches.meta entirely).
+OPCODES_PER_IMAGE = 16
+OPCODES_OVERHEAD = 10_000
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,9 @@ def _read_archive(path: Path, expect_train: int, expect_test: int) -> Cifar:
         if name == META:
             classes = _parse_meta(data, f"{where}/{name}")
         elif name == TEST_BATCH:
-            test = _parse_batch(data, f"{where}/{name}")
+            test = _parse_batch(data, f"{where}/{name}", expect_test)
         else:
-            train.append(_parse_batch(data, f"{where}/{name}"))
+            train.append(_parse_batch(data, f"{where}/{name}", expect_train))
             found = sum(len(labels) for _, labels in train)
             if found > expect_train:  # before concatenating anything
                 raise UserError(f"{where}/{name}: more than the {expect_train} training images")
@@ -134,9 +138,10 @@ def _safe_name(name: str) -> str | None:
     return posixpath.normpath(name)
 
 
-def _parse_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """(images as (n, 3072) uint8, labels as int64) of one batch, checked."""
-    batch = unpickle(data, where)
+def _parse_batch(data: bytes, where: str, most_images: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images as (n, 3072) uint8, labels as int64) of one batch of at most `most_images`
+    images, checked."""
+    batch = unpickle(data, where, most_images * OPCODES_PER_IMAGE + OPCODES_OVERHEAD)
     for key in ("data", "labels"):
         if key not in batch:
             raise UserError(f"{where}: missing key '{key}'")
@@ -165,7 +170,7 @@ def _parse_labels(labels, where: str) -> np.ndarray:
 
 
 def _parse_meta(data: bytes, where: str) -> tuple[str, ...]:
-    meta = unpickle(data, where)
+    meta = unpickle(data, where, OPCODES_OVERHEAD)
     names = meta.get("label_names")
     if names is None:
         raise UserError(f"{where}: missing key 'label_names'")

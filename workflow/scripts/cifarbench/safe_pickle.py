@@ -3,6 +3,7 @@ numpy pickles them, and nothing else, in memory bounded by the pickle's own size
 
 import io
 import pickle
+import pickletools
 
 import numpy as np
 
@@ -89,9 +90,14 @@ class _BatchUnpickler(pickle._Unpickler):
         return allowed
 
 
-def unpickle(data: bytes, where: str) -> dict:
-    """Unpickle with the whitelist; return the dict with str keys (py2 files have bytes keys)."""
+def unpickle(data: bytes, where: str, max_opcodes: int) -> dict:
+    """Unpickle with the whitelist; return the dict with str keys (py2 files have bytes keys).
+
+    Each opcode builds at most a small object, but a long run of them (a list of a hundred
+    million ints) costs several times the pickle's size: the opcodes are counted first, in a
+    pass that builds nothing, against what `max_opcodes` images' batch can need."""
     try:
+        _count_opcodes(data, where, max_opcodes)
         obj = _BatchUnpickler(io.BytesIO(data), where).load()
     except UserError:
         raise
@@ -100,6 +106,12 @@ def unpickle(data: bytes, where: str) -> dict:
     if not isinstance(obj, dict):
         raise UserError(f"{where}: expected a dict, found {type(obj).__name__}")
     return {text(key): value for key, value in obj.items()}
+
+
+def _count_opcodes(data: bytes, where: str, most: int) -> None:
+    for count, _ in enumerate(pickletools.genops(data)):
+        if count >= most:
+            raise UserError(f"{where}: more than {most} pickle opcodes, more than its images need")
 
 
 def text(value):
