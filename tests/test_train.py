@@ -131,7 +131,7 @@ def test_gpu_out_of_memory_names_the_batch_size_and_the_memory(learnable, monkey
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device: 79 << 30)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Fake GPU")
 
-    def out_of_memory(*args):
+    def out_of_memory(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(train, "train_replicate", out_of_memory)

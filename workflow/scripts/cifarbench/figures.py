@@ -78,7 +78,8 @@ def run_subtitle(table: pd.DataFrame) -> str:
         return "no variant finished"
 
     def values(column) -> str:
-        return " or ".join(f"{v:,}" for v in sorted(finished[column.header].dropna().unique()))
+        counts = sorted({int(v) for v in finished[column.header].dropna()})  # floats in a CSV
+        return " or ".join(f"{v:,}" for v in counts)
 
     devices = ", ".join(sorted(finished[DEVICE_NAME.header].dropna().unique()))
     return (
