@@ -18,7 +18,7 @@ from cifarbench.config import (
     variant_settings,
 )
 
-from cifarbench.document import seeds_of
+from cifarbench.settings import Settings
 
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 
@@ -43,7 +43,7 @@ def settings_of(wildcards):
 
 def seed_records(wildcards):
     """One training job per seed: a cluster runs them side by side, one machine in turn."""
-    seeds = seeds_of(settings_of(wildcards))
+    seeds = Settings.from_dict(settings_of(wildcards)).seeds
     return [f"results/seeds/{wildcards.variant}/seed{seed}.json" for seed in seeds]
 
 

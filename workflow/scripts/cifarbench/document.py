@@ -51,16 +51,12 @@ def metrics_document(
     }
 
 
-def seeds_of(settings: dict) -> range:
-    """The seeds a variant trains: seed, seed+1, ... one per replicate."""
-    return range(settings["seed"], settings["seed"] + settings["replicates"])
-
-
 def combine(records: list[dict]) -> dict:
     """The variant's metrics document from its seeds' records (cifarbench.train.run_seed),
     in seed order. Its environment is the first seed's; its job spans all of them."""
     first = records[0]
-    if [r["seed"] for r in records] != list(seeds_of(first["settings"])):
+    settings = Settings.from_dict(first["settings"])
+    if [r["seed"] for r in records] != list(settings.seeds):
         raise UserError(
             f"variant {first['variant']}: records of seeds "
             f"{[r['seed'] for r in records]} do not match its settings"
@@ -71,7 +67,6 @@ def combine(records: list[dict]) -> dict:
         "wall_time_s": sum(r["job"]["wall_time_s"] for r in records),
     }
     replicates = [r["replicate"] for r in records if r["replicate"] is not None]
-    settings = Settings.from_dict(first["settings"])
     return metrics_document(
         first["variant"],
         settings,

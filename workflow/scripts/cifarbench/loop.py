@@ -150,6 +150,15 @@ def evaluate(trainer: Trainer, images, labels) -> float:
     return 100.0 * correct / len(labels)
 
 
+def _train_epochs(trainer: Trainer, progress: Progress, epochs: list[EpochLog]) -> None:
+    """Every epoch, each appended to `epochs` as it ends (those before a divergence stay)."""
+    for epoch in range(1, trainer.settings.epochs + 1):
+        done = trainer.train_epoch(epoch, progress)
+        epochs.append(done)
+        progress.epoch_done(epoch, done.loss, done.time_s, done.images)
+        log.info("epoch %d: %.2f s waiting for data", epoch, done.data_wait_s)
+
+
 def train_replicate(
     data: Cifar, settings: Settings, device: torch.device, seed: int, label: str = ""
 ) -> dict:
@@ -165,11 +174,7 @@ def train_replicate(
     with measure.MemorySampler() as memory, progress:
         start = time.perf_counter()
         try:
-            for epoch in range(1, settings.epochs + 1):
-                done = trainer.train_epoch(epoch, progress)
-                epochs.append(done)
-                progress.epoch_done(epoch, done.loss, done.time_s, done.images)
-                log.info("epoch %d: %.2f s waiting for data", epoch, done.data_wait_s)
+            _train_epochs(trainer, progress, epochs)
         except Diverged as error:
             log.warning("diverged: %s", error)
             diverged = {"epoch": error.epoch, "batch": error.batch}

@@ -87,8 +87,10 @@ class Settings:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def changed(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **changes)
+    @property
+    def seeds(self) -> range:
+        """The seeds a variant trains: seed, seed+1, ... one per replicate (a job each)."""
+        return range(self.seed, self.seed + self.replicates)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -8,7 +8,7 @@ import torch
 
 from cifarbench import measure, runtime
 from cifarbench.archive import Cifar
-from cifarbench.document import combine, seeds_of
+from cifarbench.document import combine
 from cifarbench.errors import UserError
 from cifarbench.loop import train_replicate
 from cifarbench.runtime import resolve_device
@@ -51,7 +51,7 @@ def run_seed(
 
 def run_variant(variant: str, data: Cifar, values: dict, gpu_fallback: str, threads: int) -> dict:
     """Every seed of a variant in this process, then its metrics document (see the schema)."""
-    seeds = seeds_of(values)
+    seeds = Settings.from_dict(values).seeds
     return combine([run_seed(variant, data, values, gpu_fallback, threads, s) for s in seeds])
 
 
