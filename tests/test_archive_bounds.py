@@ -127,3 +127,10 @@ def test_a_batch_of_many_tiny_opcodes_is_refused_before_it_is_built(tmp_path):
     archive, _ = write_cifar_archive(tmp_path, corrupt={"edit": edit})
     with pytest.raises(UserError, match=r"data_batch_1: more than \d+ pickle opcodes"):
         read_archive(archive, **EXPECT)
+
+
+def test_a_label_past_int64_is_refused_in_one_line(tmp_path):
+    edit = {"data_batch_2": lambda batch: {**batch, b"labels": [2**70] * len(batch[b"labels"])}}
+    archive, _ = write_cifar_archive(tmp_path, corrupt={"edit": edit})
+    with pytest.raises(UserError, match=r"data_batch_2: a label outside 0\.\.9"):
+        read_archive(archive, **EXPECT)

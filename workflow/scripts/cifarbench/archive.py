@@ -162,7 +162,10 @@ def _parse_labels(labels, where: str) -> np.ndarray:
         isinstance(label, int | np.integer) and not isinstance(label, bool) for label in labels
     ):
         raise UserError(f"{where}: labels should be a list of integers")
-    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    try:
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    except OverflowError as exc:  # a label past int64, such as 2**70
+        raise UserError(f"{where}: a label outside 0..{N_CLASSES - 1} ({exc})") from exc
     outside = labels[(labels < 0) | (labels >= N_CLASSES)]
     if outside.size:
         raise UserError(f"{where}: label {outside[0]} outside 0..{N_CLASSES - 1}")
