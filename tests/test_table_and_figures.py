@@ -203,3 +203,13 @@ def test_a_run_where_every_variant_was_skipped_draws_no_negative_axis(documents,
     figures.comparison(skipped, "unused.png")
     assert all(axis.get_ylim()[0] >= 0 for axis in drawn[0].axes[:3])
     assert "no variant finished" in drawn[0].axes[0].get_title()
+
+
+def test_a_one_epoch_loss_plot_is_centred_on_its_epoch(documents, drawn):
+    figures.loss_curves(table.load_results(documents), "unused.png", "1 epochs")
+    assert drawn[0].axes[0].get_xlim() == (0.5, 1.5)
+
+
+def test_the_trade_off_tells_a_fallback_by_shape_not_only_colour():
+    shapes = tradeoff_figure.MARKERS
+    assert len({shapes["cpu"], shapes["cuda"], shapes["fallback"]}) == 3

@@ -192,6 +192,8 @@ def test_one_variant_by_name_runs_only_what_it_needs(tmp_path, archive):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert [p.name for p in (workdir / "results").glob("*.json")] == ["g-b16-w4.json"]
+    # Each epoch's line reaches the console Snakemake runs in, terminal or not.
+    assert re.search(r"g-b16-w4 seed 0: epoch 1/1: loss [\d.]+, .* images/s, ETA", run.stderr)
     assert not list((workdir / "results").rglob("training_data.csv"))
     for rule in ("download", "prepare", "train"):
         assert f"rule {rule}:" in run.stderr
