@@ -15,11 +15,12 @@ def plot(
     results = load_results(metrics)
     table = build_table(results, baselines)  # the CSV's table, in memory
     figures.comparison(table, out["comparison"])
-    figures.loss_curves(results, out["loss"], figures.run_subtitle(table))
+    subtitle = figures.run_subtitle(table)
+    figures.loss_curves(results, out["loss"], subtitle)
     tradeoff_figure.tradeoff(table, out["tradeoff"])
     ladder_figure.ladder(table, results, ladders, out["ladder"])
     for (sweep, cells), path in zip(heatmap_sweeps.items(), out["heatmaps"], strict=True):
-        sweep_figure.heatmaps(sweep, cells, results, path)
+        sweep_figure.heatmaps(sweep, cells, results, path, subtitle)
 
 
 run(

@@ -16,7 +16,9 @@ PANELS = [  # (metric, title, colour map, whether lower is better)
 ]
 
 
-def heatmaps(sweep: str, cells: dict[str, dict], results: list[dict], path: str) -> None:
+def heatmaps(
+    sweep: str, cells: dict[str, dict], results: list[dict], path: str, subtitle: str = ""
+) -> None:
     """`cells`: each cell's variant name -> its values on the sweep's two axes."""
     by_name = {result["variant"]: result for result in results}
     row_axis, column_axis = next(iter(cells.values()))
@@ -37,7 +39,7 @@ def heatmaps(sweep: str, cells: dict[str, dict], results: list[dict], path: str)
         axis.set_title(title)
     figure.suptitle(
         f"Sweep {sweep}: mean over replicates; outlined: not different from the best cell "
-        f"(Welch's t-test, p >= {stats.ALPHA})"
+        f"(Welch's t-test, p >= {stats.ALPHA})" + (f"\n{subtitle}" if subtitle else "")
     )
     figure.tight_layout()
     save(figure, path)
