@@ -23,7 +23,8 @@ from cifarbench.settings import Settings
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 
 VARIANTS = selected_variants(config)
-BASELINES = baselines(config)
+# Each selected variant's baseline, for the table's comparisons.
+BASELINES = {name: baseline for name, baseline in baselines(config).items() if name in VARIANTS}
 HEATMAP_SWEEPS = heatmap_sweeps(config)
 REPORT_DIR = report_dir(config)
 # The report rules' logs, beside each other per report: logs/report/, logs/report/partial/...

@@ -12,7 +12,7 @@ rule aggregate:
     conda:
         "../../envs/analysis.yaml"
     params:
-        baselines=lambda wildcards: {name: BASELINES[name] for name in VARIANTS},
+        baselines=BASELINES,
     script:
         "../scripts/aggregate.py"
 
@@ -49,6 +49,6 @@ rule plot:
     params:
         ladders=config.get("ladders", {}),
         heatmap_sweeps=HEATMAP_SWEEPS,
-        baselines=lambda wildcards: {name: BASELINES[name] for name in VARIANTS},
+        baselines=BASELINES,
     script:
         "../scripts/plot.py"

@@ -168,15 +168,15 @@ class TensorBatches:
         self.labels = torch.from_numpy(labels).to(device)
         self.batch_size = batch_size
         self.sampler = RandomSampler(range(len(labels)))
-        self.persistent_workers, self.epochs_drawn = persistent_workers, 0
+        self.persistent_workers, self.drew_base_seed = persistent_workers, False
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if not (self.persistent_workers and self.epochs_drawn):
+        if not (self.persistent_workers and self.drew_base_seed):
             torch.empty((), dtype=torch.int64).random_()  # the workers' base seed
-        self.epochs_drawn += 1
+            self.drew_base_seed = True
         order = torch.tensor(list(self.sampler))
         for batch in order.to(self.images.device).split(self.batch_size):
             # index_select: a fifth of the cost of `images[batch]` at the study's batch of 4.
