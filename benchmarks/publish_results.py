@@ -1,70 +1,215 @@
-"""Turn a finished study run into docs/results.md's table and figures.
+"""Publish a finished run in docs/results.md: its table and its figures, drawn from the
+variants' metrics JSONs by the library calls the workflow's report rules make.
 
-    .venv/bin/python benchmarks/publish_results.py --results results --docs docs
+    .venv/bin/python benchmarks/publish_results.py docs/results/study
+    .venv/bin/python benchmarks/publish_results.py docs/results/batch-workers
 
-Reads results/training_data.csv and the figures beside it; writes docs/results_table.md (our
-numbers beside the study's, one row per variant) and the comparison and ladder figures as
-PNGs scaled to fit 1 MB together, for docs/results.md to include and discuss.
+The folder holds the run's `<variant>.json` files, copied from results/. The table replaces
+what docs/results.md holds between `<!-- table: NAME -->` and `<!-- end table: NAME -->`
+(NAME: the folder's name); the figures (comparison, accuracy/time trade-off, the ladder when
+the run has a rung, a heatmap per two-axis sweep) are written into the folder, each scaled to
+stay under FIGURE_BYTES so that docs/ stays small.
 """
 
 import argparse
+import json
+import re
+import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from PIL import Image
 
-from cifarbench.study import STUDY_RESULTS
+from cifarbench import figures, ladder_figure, sweep_figure, table, tradeoff_figure
+from cifarbench.columns import (
+    ACCURACY,
+    ACCURACY_HIGH,
+    ACCURACY_LOW,
+    ACCURACY_P,
+    ACCURACY_VERDICT,
+    BASELINE,
+    FALLBACK,
+    MEMORY,
+    NOISY,
+    REPLICATES,
+    SPEEDUP_VS_BASELINE,
+    STUDY_ACCURACY,
+    STUDY_MEMORY,
+    STUDY_TIME,
+    TIME,
+    TIME_HIGH,
+    TIME_LOW,
+    TIME_P,
+    TIME_VERDICT,
+    VARIANT,
+)
+from cifarbench.config import (
+    all_variants,
+    baselines,
+    heatmap_sweeps,
+    selected_variants,
+    validate_config,
+)
+from cifarbench.contract import check_metrics
+from cifarbench.document import SCHEMA_VERSION
 
-FIGURES = ("optimization_techniques_comparison.png", "optimization_ladder.png")
-MAX_FIGURE_BYTES = 480_000  # two under 1 MB together
+REPO = Path(__file__).resolve().parents[1]
+FIGURE_BYTES = 450_000  # the comparison and the ladder stay under 1 MB together
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--docs", type=Path, default=Path("docs"))
+    parser.add_argument("folder", type=Path, help="the run's <variant>.json files")
+    parser.add_argument("--page", type=Path, default=REPO / "docs" / "results.md")
+    parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
     args = parser.parse_args()
-    table = pd.read_csv(args.results / "training_data.csv")
-    (args.docs / "results_table.md").write_text(markdown_table(table))
-    for name in FIGURES:
-        shrink(args.results / name, args.docs / name)
-    print(f"wrote {args.docs / 'results_table.md'} and {', '.join(FIGURES)}")
+    config = run_config(args.config, {p.stem for p in args.folder.glob("*.json")})
+    paths = [str(args.folder / f"{name}.json") for name in selected_variants(config)]
+    results = [upgrade(doc, config) for doc in map(read_json, paths)]
+    run_table = table.build_table(results, baselines(config))
+    replace_block(args.page, args.folder.name, markdown_table(run_table))
+    written = draw_figures(run_table, results, config, args.folder)
+    print(f"wrote the {args.folder.name} table in {args.page}, and {', '.join(written)}")
 
 
-def markdown_table(table: pd.DataFrame) -> str:
+def run_config(path: Path, variants: set[str]) -> dict:
+    """The project's config as a run of just these variants (`only=`, in the config's order),
+    checked as Snakemake checks it: baselines, ladders and sweeps are the workflow's own."""
+    config = yaml.safe_load(path.read_text())
+    known = all_variants(config)
+    if not variants or variants - set(known):
+        sys.exit(f"the folder's metrics name no variant, or unknown ones: {variants - set(known)}")
+    config["only"] = [name for name in known if name in variants]
+    validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    return config
+
+
+def read_json(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def upgrade(document: dict, config: dict) -> dict:
+    """A schema 2 document (trained before seeds became jobs: commit 11ca54f, the study's
+    first rows) as schema 3. Version 3 adds each replicate's image counts, which prepare
+    checked against the config's data sizes before any training; with one seed per job, a job's
+    wall time means the same in both."""
+    if document["schema_version"] == 2:
+        document["schema_version"] = SCHEMA_VERSION
+        for replicate in document["replicates"]:
+            replicate.setdefault("train_images", config["data"]["train_size"])
+            replicate.setdefault("test_images", config["data"]["test_size"])
+    check_metrics(document, document["variant"])
+    return document
+
+
+def markdown_table(run_table: pd.DataFrame) -> str:
+    """Our numbers beside the study's; with replicates, the statistics against the baseline."""
+    with_replicates = (run_table[REPLICATES.header] > 1).any()
+    columns = _statistics_columns() if with_replicates else _study_columns()
     lines = [
-        "| variant | ran on | time (s) | accuracy (%) | memory (MB) | speedup vs baseline "
-        "| the study: time (s) | accuracy (%) | memory (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(title for title, _ in columns) + " |",
+        "|" + "---|" * len(columns),
     ]
-    for _, row in table.iterrows():
-        study = STUDY_RESULTS.get(row["Optimization Technique"], (None, None, None))
-        ran_on = "CPU (GPU variant, no CUDA)" if row["Fallback"] else row["Device Used"]
-        cells = [
-            f"`{row['Optimization Technique']}`",
-            ran_on,
-            _number(row["Training Time (seconds)"]),
-            _number(row["Accuracy (%)"]),
-            _number(row["Memory Usage (MB)"]),
-            f"{_number(row['Speedup vs Baseline'])}x vs `{row['Baseline']}`",
-            *(_number(value) for value in study),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+    for _, row in run_table.iterrows():
+        lines.append("| " + " | ".join(cell(row) for _, cell in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _number(value) -> str:
-    return "" if value is None or pd.isna(value) else f"{value:.2f}"
+def _study_columns() -> list:
+    return [
+        ("variant", lambda r: f"`{r[VARIANT.header]}`"),
+        ("ran on", _ran_on),
+        ("time (s)", _number(TIME)),
+        ("accuracy (%)", _number(ACCURACY)),
+        ("memory (MB)", _number(MEMORY)),
+        ("speedup", _speedup),
+        ("the study: time (s)", _number(STUDY_TIME)),
+        ("accuracy (%)", _number(STUDY_ACCURACY)),
+        ("memory (MB)", _number(STUDY_MEMORY)),
+    ]
+
+
+def _statistics_columns() -> list:
+    return [
+        ("variant", lambda r: f"`{r[VARIANT.header]}`"),
+        ("time (s), 95% CI", _interval(TIME, TIME_LOW, TIME_HIGH)),
+        ("accuracy (%), 95% CI", _interval(ACCURACY, ACCURACY_LOW, ACCURACY_HIGH)),
+        ("speedup", _speedup),
+        ("time vs baseline (p)", _verdict(TIME_VERDICT, TIME_P)),
+        ("accuracy vs baseline (p)", _verdict(ACCURACY_VERDICT, ACCURACY_P)),
+        ("noisy", lambda r: "yes" if r[NOISY.header] else ""),
+    ]
+
+
+def _ran_on(row: pd.Series) -> str:
+    return "CPU (GPU variant, no CUDA)" if row[FALLBACK.header] else row["Device Used"]
+
+
+def _number(column, digits: int = 2):
+    def cell(row: pd.Series) -> str:
+        value = row[column.header]
+        return "" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+    return cell
+
+
+def _speedup(row: pd.Series) -> str:
+    """Blank where the row's baseline is not in the run."""
+    speedup = _number(SPEEDUP_VS_BASELINE)(row)
+    return f"{speedup}x vs `{row[BASELINE.header]}`" if speedup else ""
+
+
+def _interval(mean, low, high):
+    return lambda r: f"{_number(mean)(r)} [{_number(low)(r)}, {_number(high)(r)}]"
+
+
+def _verdict(verdict, p_value):
+    return lambda r: f"{r[verdict.header]} ({_number(p_value, 3)(r)})"
+
+
+def replace_block(page: Path, name: str, text: str) -> None:
+    begin, end = f"<!-- table: {name} -->", f"<!-- end table: {name} -->"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    content = page.read_text()
+    if not pattern.search(content):
+        sys.exit(f"{page}: no '{begin}' ... '{end}' block to put the table in")
+    page.write_text(pattern.sub(lambda _: f"{begin}\n{text}{end}", content))
+
+
+def draw_figures(run_table, results, config, folder: Path) -> list[str]:
+    """Each figure drawn full size in a scratch folder, then scaled into the folder."""
+    rungs = {rung for ladder in (config.get("ladders") or {}).values() for rung in ladder}
+    has_ladder = bool(rungs & set(run_table[VARIANT.header]))
+    subtitle = figures.run_subtitle(run_table)
+    drawings = {
+        "optimization_techniques_comparison.png": lambda p: figures.comparison(run_table, p),
+        "accuracy_vs_time.png": lambda p: tradeoff_figure.tradeoff(run_table, p),
+    }
+    if has_ladder:
+        drawings["optimization_ladder.png"] = lambda p: ladder_figure.ladder(
+            run_table, results, config["ladders"], p
+        )
+    for sweep, cells in heatmap_sweeps(config).items():
+        drawings[f"{sweep}.png"] = lambda p, s=sweep, c=cells: sweep_figure.heatmaps(
+            s, c, results, p, subtitle
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, draw in drawings.items():
+            draw(str(Path(scratch) / name))
+            shrink(Path(scratch) / name, folder / name)
+    return list(drawings)
 
 
 def shrink(source: Path, target: Path) -> None:
-    """The figure at the largest width (from its own down) that stays under the budget."""
+    """The figure at the largest width (from its own down) that stays under FIGURE_BYTES."""
     with Image.open(source) as image:
         width = image.width
         while True:
             scaled = image.resize((width, round(image.height * width / image.width)))
             scaled.save(target, optimize=True)
-            if target.stat().st_size <= MAX_FIGURE_BYTES or width < 400:
+            if target.stat().st_size <= FIGURE_BYTES or width < 400:
                 return
             width = int(width * 0.8)
 

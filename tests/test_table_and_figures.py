@@ -13,6 +13,7 @@ from PIL import Image
 
 from cifarbench import figures, ladder_figure, table, tradeoff_figure, train
 from cifarbench.archive import read_archive
+from cifarbench.columns import VARIANT
 from cifarbench.errors import UserError
 from workflow_helpers import study_settings
 
@@ -117,6 +118,32 @@ def test_figures_are_drawn_with_every_kind_of_variant(csv, documents, tmp_path):
     for path in outputs.values():
         assert path.stat().st_size > 10_000
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in outputs.values())
+
+
+def test_a_run_without_a_ladder_rung_still_gets_its_ladder_figure(csv, documents, tmp_path):
+    rows, results = pd.read_csv(csv), table.load_results(documents)
+    path = tmp_path / "ladder.png"
+    ladder_figure.ladder(rows, results, {"cpu": ["absent", "also-absent"]}, str(path))
+    assert path.stat().st_size > 5_000
+
+
+def test_a_sweeps_cells_are_named_by_their_values_on_the_tradeoff():
+    cells = ["batch-workers.b4-w0", "batch-workers.b16-w4"]
+    assert tradeoff_figure.short_names(cells) == ["b4-w0", "b16-w4"]
+    assert tradeoff_figure.short_names([*cells, "cpu"]) == [*cells, "cpu"]
+    assert tradeoff_figure.short_names([*cells, "other.b4-w0"]) == [*cells, "other.b4-w0"]
+
+
+def test_names_of_points_close_together_do_not_overlap(csv, tmp_path, monkeypatch):
+    rows = pd.read_csv(csv)
+    finished = rows[rows["Status"] == "ok"].copy()
+    twins = pd.concat([finished.head(1)] * 3, ignore_index=True)
+    twins[VARIANT.header] = ["one", "two", "three"]
+    drawn = []
+    monkeypatch.setattr(tradeoff_figure, "save", lambda figure, path: drawn.append(figure))
+    tradeoff_figure.tradeoff(twins, str(tmp_path / "t.png"))
+    offsets = [text.xyann[1] for text in drawn[0].axes[0].texts]
+    assert len(offsets) == 3 and len(set(offsets)) == 3
 
 
 def test_a_ladder_rung_is_named_by_the_setting_it_turns_on():

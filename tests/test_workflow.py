@@ -205,6 +205,7 @@ def test_one_variant_by_name_runs_only_what_it_needs(tmp_path, archive):
     [
         ((), "results/training_data.csv"),
         (("only=cpu,g-b16-w4",), "results/partial/cpu+g-b16-w4/training_data.csv"),
+        (("only=batch-workers",), "results/partial/batch-workers/training_data.csv"),
         (("only=cpu", "tag=quick"), "results/quick/training_data.csv"),
     ],
 )

@@ -158,17 +158,24 @@ def all_variants(config: dict) -> dict[str, dict | None]:
     return {**config["variants"], **sweeps.expand(config)}
 
 
+def only_names(config: dict) -> list[str] | None:
+    """`only`'s names (variants or sweeps) as given, each once; None without `only`."""
+    only = config.get("only")
+    if only is None:
+        return None
+    names = only.split(",") if isinstance(only, str) else only
+    return list(dict.fromkeys(name.strip() for name in names))
+
+
 def selected_variants(config: dict) -> list[str]:
     """The variants this run tabulates and plots, in order, each once: `only`'s names, a sweep
     name standing for its baseline (if it names one) and its cells; or, without `only`, the
     hand-written variants (sweeps run when selected)."""
-    only = config.get("only")
+    only = only_names(config)
     if only is None:
         return list(config["variants"])
-    if isinstance(only, str):
-        only = only.split(",")
     names = []
-    for name in (name.strip() for name in only):
+    for name in only:
         sweep = (config.get("sweeps") or {}).get(name)
         if sweep is None:
             names.append(name)
@@ -180,14 +187,14 @@ def selected_variants(config: dict) -> list[str]:
 
 def report_dir(config: dict) -> str:
     """Where the run's CSV and figures go: `results/` for the whole study, `results/<tag>/`
-    when a `tag` is set, and `results/partial/<variants>/` for an `only=` run without one,
+    when a `tag` is set, and `results/partial/<only's names>/` for an `only=` run without one,
     so that a partial run never overwrites the whole study's table and figures."""
     if config.get("tag"):
         return f"results/{config['tag']}"
-    if config.get("only") is None:
+    names = only_names(config)
+    if names is None:
         return "results"
-    names = selected_variants(config)
-    short = "+".join(names)
+    short = "+".join(names)  # as asked: `only=batch-workers` is results/partial/batch-workers/
     if len(short) > 60:
         digest = hashlib.sha256(short.encode()).hexdigest()[:6]
         short = f"{names[0]}+{len(names) - 1}-more-{digest}"

@@ -28,7 +28,8 @@ def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
     )
-    for axis, (name, rungs) in zip(axes[:, 0], present.items(), strict=True):
+    # Without a rung in this run (a sweep, say) the one panel says so instead.
+    for axis, (name, rungs) in zip(axes[:, 0], present.items(), strict=False):
         _ladder_panel(axis, name, rows.loc[rungs], settings)
     if not present:
         axes[0, 0].text(0.5, 0.5, "no ladder rung in this run", ha="center", va="center")

@@ -51,15 +51,7 @@ def tradeoff(table: pd.DataFrame, path: str) -> None:
             zorder=2,
             label="Pareto front (named in bold)",
         )
-    for position, (_, row) in enumerate(finished.iterrows()):
-        axis.annotate(
-            row[VARIANT.header],
-            (row[TIME.header], row[ACCURACY.header]),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=7,
-            fontweight="bold" if position in front else "normal",
-        )
+    _names(axis, finished, front)
     left_out = table.loc[table[STATUS.header] != "ok", VARIANT.header]
     if finished[ACCURACY.header].min() < 3 * CHANCE_PCT:  # near chance: show where chance is
         chance_line(axis)
@@ -72,6 +64,39 @@ def tradeoff(table: pd.DataFrame, path: str) -> None:
     if len(finished):
         axis.legend(fontsize=8)
     save(figure, path)
+
+
+def short_names(names: list[str]) -> list[str]:
+    """The cells' values alone (`b16-w4`) when every name is a cell of one sweep."""
+    sweeps = {name.rpartition(".")[0] for name in names}
+    if len(sweeps) == 1 and "" not in sweeps:
+        return [name.rpartition(".")[2] for name in names]
+    return names
+
+
+def _names(axis: plt.Axes, finished: pd.DataFrame, front: list[int]) -> None:
+    """Each point's name beside it, the front's in bold; a name that would sit on another's
+    (the points close together) moves down a line."""
+    names = short_names(list(finished[VARIANT.header]))
+    times, accuracies = list(finished[TIME.header]), list(finished[ACCURACY.header])
+    x_near = 0.1 * (max(times, default=0) - min(times, default=0) or 1)
+    y_near = 0.03 * (max(accuracies, default=0) - min(accuracies, default=0) or 1)
+    placed: list[int] = []
+    for position in sorted(range(len(names)), key=lambda i: times[i]):
+        crowd = sum(
+            abs(times[i] - times[position]) < x_near
+            and abs(accuracies[i] - accuracies[position]) < y_near
+            for i in placed
+        )
+        placed.append(position)
+        axis.annotate(
+            names[position],
+            (times[position], accuracies[position]),
+            textcoords="offset points",
+            xytext=(4, 4 - 9 * crowd),
+            fontsize=7,
+            fontweight="bold" if position in front else "normal",
+        )
 
 
 def _points(axis: plt.Axes, finished: pd.DataFrame) -> None:

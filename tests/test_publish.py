@@ -1,0 +1,61 @@
+"""benchmarks/publish_results.py: the published runs (docs/results/<run>/) render into a page's
+table block and figures, older metrics included, and a page without the block is refused."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from publish_results import FIGURE_BYTES
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "publish_results.py"
+PUBLISHED = sorted(p for p in (REPO / "docs" / "results").iterdir() if p.is_dir())
+
+
+def publish(folder: Path, page: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), str(folder), "--page", str(page)],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("run", PUBLISHED, ids=[p.name for p in PUBLISHED])
+def test_a_published_run_renders_its_table_and_figures(run, tmp_path):
+    folder = tmp_path / run.name
+    folder.mkdir()
+    for document in run.glob("*.json"):
+        shutil.copy(document, folder)
+    page = tmp_path / "results.md"
+    page.write_text(f"before\n<!-- table: {run.name} -->\nold\n<!-- end table: {run.name} -->\n")
+    done = publish(folder, page)
+    assert done.returncode == 0, done.stderr
+    text = page.read_text()
+    assert text.startswith("before\n") and "old" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    documents = [json.loads(p.read_text()) for p in run.glob("*.json")]
+    assert len(rows) == len(documents)
+    for document in documents:
+        row = next(r for r in rows if r.startswith(f"| `{document['variant']}` |"))
+        assert f"{document['summary']['training_time_s']['mean']:.2f}" in row
+        assert f"{document['summary']['accuracy_pct']['mean']:.2f}" in row
+    figures = list(folder.glob("*.png"))
+    assert {"optimization_techniques_comparison.png", "accuracy_vs_time.png"} <= {
+        f.name for f in figures
+    }
+    assert all(f.stat().st_size <= FIGURE_BYTES for f in figures)
+
+
+def test_a_page_without_the_runs_block_is_refused(tmp_path):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(next((REPO / "docs" / "results" / "study").glob("*.json")), folder)
+    page = tmp_path / "results.md"
+    page.write_text("no block here\n")
+    done = publish(folder, page)
+    assert done.returncode != 0
+    assert "<!-- table: study -->" in done.stderr
+    assert page.read_text() == "no block here\n"
