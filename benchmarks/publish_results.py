@@ -79,15 +79,20 @@ def run_config(path: Path, variants: set[str]) -> dict:
     checked as Snakemake checks it: baselines, ladders and sweeps are the workflow's own."""
     config = yaml.safe_load(path.read_text())
     known = all_variants(config)
-    if not variants or variants - set(known):
-        sys.exit(f"the folder's metrics name no variant, or unknown ones: {variants - set(known)}")
+    if not variants:
+        sys.exit("no <variant>.json in the folder")
+    if unknown := variants - set(known):
+        sys.exit(f"variants not in {path}: {', '.join(sorted(unknown))}")
     config["only"] = [name for name in known if name in variants]
     validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
     return config
 
 
 def read_json(path: str) -> dict:
-    return json.loads(Path(path).read_text())
+    document = json.loads(Path(path).read_text())
+    if document.get("variant") != Path(path).stem:
+        sys.exit(f"{path}: holds variant {document.get('variant')!r}, not {Path(path).stem!r}")
+    return document
 
 
 def upgrade(document: dict, config: dict) -> dict:
