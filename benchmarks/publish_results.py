@@ -12,7 +12,6 @@ stay under FIGURE_BYTES so that docs/ stays small.
 """
 
 import argparse
-import json
 import re
 import sys
 import tempfile
@@ -89,7 +88,7 @@ def run_config(path: Path, variants: set[str]) -> dict:
 
 
 def read_json(path: str) -> dict:
-    document = json.loads(Path(path).read_text())
+    document = table.read_metrics(Path(path))
     if document.get("variant") != Path(path).stem:
         sys.exit(f"{path}: holds variant {document.get('variant')!r}, not {Path(path).stem!r}")
     return document

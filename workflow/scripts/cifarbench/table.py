@@ -35,14 +35,18 @@ def load_results(paths: list[str]) -> list[dict]:
 
 
 def _load_result(path: Path) -> dict:
-    try:
-        document = json.loads(path.read_text(), parse_constant=_not_finite)
-    except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
-        raise UserError(f"{path}: cannot read metrics: {error}") from error
-    check_metrics(document, str(path))
+    document = check_metrics(read_metrics(path), str(path))
     if document["variant"] != path.stem:
         raise UserError(f"{path}: holds variant {document['variant']!r}, not {path.stem!r}")
     return document
+
+
+def read_metrics(path: Path) -> dict:
+    """A metrics file's JSON, unchecked; NaN and Infinity are refused."""
+    try:
+        return json.loads(path.read_text(), parse_constant=_not_finite)
+    except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
+        raise UserError(f"{path}: cannot read metrics: {error}") from error
 
 
 def _not_finite(constant: str):
