@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+from cifarbench.measure import cpu_flags
 from workflow_helpers import REPO
 
 CHILD = """
@@ -30,3 +31,15 @@ def test_process_age_is_the_time_since_the_process_was_started():
     since_spawn = reading["now"] - spawned
     # Start times are counted in 10 ms clock ticks, rounded down.
     assert 0.5 <= reading["age"] <= since_spawn + 0.02
+
+
+def test_the_record_names_the_cpu_features_that_decide_its_speed(tmp_path):
+    """Same model name, different speed: AMX is what the bf16 recipe's time depends on."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n"
+        "flags\t\t: fpu avx2 amx_tile avx512_bf16x avx512f\n\n"
+        "processor\t: 1\nflags\t\t: fpu amx_bf16\n"
+    )
+    assert cpu_flags(cpuinfo) == ["avx2", "avx512f", "amx_tile"]
+    assert cpu_flags(tmp_path / "no-cpuinfo") == []

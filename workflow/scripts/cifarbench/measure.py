@@ -110,13 +110,30 @@ def device_name(device: torch.device) -> str:
     return cpu_model()
 
 
+# The CPU features that decide this study's speed on a CPU: the vector width of PyTorch's
+# kernels, and bf16 in hardware. Two machines named "Intel(R) Xeon(R) Processor" differ in
+# exactly these: `cpu-recipe` (bf16) took 16.5 s on one with AMX, 43.7 s on one without.
+SPEED_RELEVANT_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+CPUINFO = Path("/proc/cpuinfo")
+
+
 def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> list[str]:
+    """Which of SPEED_RELEVANT_CPU_FLAGS this CPU has (empty where there is no cpuinfo)."""
+    flags = set(_cpuinfo_field("flags", cpuinfo).split())
+    return [flag for flag in SPEED_RELEVANT_CPU_FLAGS if flag in flags]
+
+
+def _cpuinfo_field(name: str, cpuinfo: Path = CPUINFO) -> str:
+    """The first CPU's `name` line in cpuinfo, or "" off Linux."""
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
+            if line.split(":", 1)[0].strip() == name:
                 return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+    return ""
 
 
 def environment() -> dict:
@@ -130,6 +147,7 @@ def environment() -> dict:
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "cuda_available": torch.cuda.is_available(),
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
