@@ -13,7 +13,7 @@ from PIL import Image
 
 from cifarbench import figures, ladder_figure, table, tradeoff_figure, train
 from cifarbench.archive import read_archive
-from cifarbench.columns import VARIANT
+from cifarbench.columns import EPOCHS, VARIANT
 from cifarbench.errors import UserError
 from workflow_helpers import study_settings
 
@@ -144,6 +144,18 @@ def test_names_of_points_close_together_do_not_overlap(csv, tmp_path, monkeypatc
     tradeoff_figure.tradeoff(twins, str(tmp_path / "t.png"))
     offsets = [text.xyann[1] for text in drawn[0].axes[0].texts]
     assert len(offsets) == 3 and len(set(offsets)) == 3
+
+
+def test_the_ladder_figure_names_its_rungs_epochs_not_the_whole_runs(
+    csv, documents, tmp_path, monkeypatch
+):
+    rows, results = pd.read_csv(csv), table.load_results(documents)
+    rows.loc[rows[VARIANT.header] == "g-b16-w4", EPOCHS.header] = 3  # a recipe's, say
+    drawn = []
+    monkeypatch.setattr(ladder_figure, "save", lambda figure, path: drawn.append(figure))
+    ladder_figure.ladder(rows, results, {"cpu": ["cpu", "g-lr-huge"]}, str(tmp_path / "l.png"))
+    subtitle = drawn[0]._suptitle.get_text().splitlines()[1]
+    assert subtitle.startswith("1 epochs,"), subtitle
 
 
 def test_a_ladder_rung_is_named_by_the_setting_it_turns_on():

@@ -34,8 +34,11 @@ def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str
     if not present:
         axes[0, 0].text(0.5, 0.5, "no ladder rung in this run", ha="center", va="center")
         axes[0, 0].set_axis_off()
+    # The subtitle is the ladders' own (a recipe's 3 epochs elsewhere in the run are not theirs).
+    rung_rows = rows.loc[[rung for rungs in present.values() for rung in rungs]]
     figure.suptitle(
-        "What each optimization buys (each rung adds one to the rung above)\n" + run_subtitle(table)
+        "What each optimization buys (each rung adds one to the rung above)\n"
+        + run_subtitle(rung_rows if present else table)
     )
     figure.tight_layout()
     save(figure, path)
@@ -70,7 +73,7 @@ def _ladder_panel(axis: plt.Axes, name: str, rungs: pd.DataFrame, settings: dict
     axis.set_xlabel("training time (s)")
     axis.set_title(f"{name} ladder: from {names[0]} up", loc="left", fontsize=9)
     axis.tick_params(axis="y", labelsize=7)
-    axis.margins(x=0.25)
+    axis.margins(x=0.4)  # room right of the longest bar for its label
 
 
 def _change(below: dict, rung: dict) -> str:
