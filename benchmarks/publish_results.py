@@ -29,6 +29,7 @@ from cifarbench.columns import (
     ACCURACY_P,
     ACCURACY_VERDICT,
     BASELINE,
+    DEVICE_USED,
     FALLBACK,
     MEMORY,
     NOISY,
@@ -53,6 +54,7 @@ from cifarbench.config import (
 )
 from cifarbench.contract import check_metrics
 from cifarbench.document import SCHEMA_VERSION
+from cifarbench.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURE_BYTES = 450_000  # the comparison and the ladder stay under 1 MB together
@@ -66,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     config = run_config(args.config, {p.stem for p in args.folder.glob("*.json")})
     paths = [str(args.folder / f"{name}.json") for name in selected_variants(config)]
-    results = [upgrade(doc, config) for doc in map(read_json, paths)]
+    results = [read_published(Path(path), config) for path in paths]
     run_table = table.build_table(results, baselines(config))
     replace_block(args.page, args.folder.name, markdown_table(run_table))
     written = draw_figures(run_table, results, config, args.folder)
@@ -87,11 +89,14 @@ def run_config(path: Path, variants: set[str]) -> dict:
     return config
 
 
-def read_json(path: str) -> dict:
-    document = table.read_metrics(Path(path))
-    if document.get("variant") != Path(path).stem:
-        sys.exit(f"{path}: holds variant {document.get('variant')!r}, not {Path(path).stem!r}")
-    return document
+def read_published(path: Path, config: dict) -> dict:
+    """A published metrics file, read and checked as the workflow's aggregate reads it, with
+    the upgrade of older schemas in between."""
+    try:
+        document = check_metrics(upgrade(table.read_metrics(path), config), str(path))
+        return table.check_named_by_its_file(document, path)
+    except UserError as error:
+        sys.exit(str(error))
 
 
 def upgrade(document: dict, config: dict) -> dict:
@@ -104,7 +109,6 @@ def upgrade(document: dict, config: dict) -> dict:
         for replicate in document["replicates"]:
             replicate.setdefault("train_images", config["data"]["train_size"])
             replicate.setdefault("test_images", config["data"]["test_size"])
-    check_metrics(document, document["variant"])
     return document
 
 
@@ -148,7 +152,7 @@ def _statistics_columns() -> list:
 
 
 def _ran_on(row: pd.Series) -> str:
-    return "CPU (GPU variant, no CUDA)" if row[FALLBACK.header] else row["Device Used"]
+    return "CPU (GPU variant, no CUDA)" if row[FALLBACK.header] else row[DEVICE_USED.header]
 
 
 def _number(column, digits: int = 2):

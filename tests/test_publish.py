@@ -59,3 +59,16 @@ def test_a_page_without_the_runs_block_is_refused(tmp_path):
     assert done.returncode != 0
     assert "<!-- table: study -->" in done.stderr
     assert page.read_text() == "no block here\n"
+
+
+def test_a_metrics_file_named_for_another_variant_is_refused_in_one_line(tmp_path):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(REPO / "docs" / "results" / "study" / "cpu-fast.json", folder / "cpu.json")
+    page = tmp_path / "results.md"
+    page.write_text("<!-- table: study -->\n<!-- end table: study -->\n")
+    done = publish(folder, page)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        f"{folder / 'cpu.json'}: holds variant 'cpu-fast', not 'cpu'"
+    ]

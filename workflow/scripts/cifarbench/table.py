@@ -35,7 +35,11 @@ def load_results(paths: list[str]) -> list[dict]:
 
 
 def _load_result(path: Path) -> dict:
-    document = check_metrics(read_metrics(path), str(path))
+    return check_named_by_its_file(check_metrics(read_metrics(path), str(path)), path)
+
+
+def check_named_by_its_file(document: dict, path: Path) -> dict:
+    """A checked document, refused unless it is the variant its file is named after."""
     if document["variant"] != path.stem:
         raise UserError(f"{path}: holds variant {document['variant']!r}, not {path.stem!r}")
     return document
