@@ -8,7 +8,8 @@ processes and memory do not leak from one into the next:
              and loop), PyTorch's own thread count.
   <variant>  the workflow's training job for that config variant (cifarbench.train.run_variant,
              as a Snakemake job given every core of this machine): by default `cpu`, then
-             each rung of the CPU ladder up to `cpu-fast`.
+             each rung of the CPU ladder up to `cpu-fast`. A variant may change settings
+             after a slash, as in benchmarks/step_time.py: `cpu-recipe/precision=fp32`.
 
 Training time spans the epoch loop in every arm; accuracy is over the test images. The
 `cpu` arm must take the study's time (it runs the same code); each rung shows what its
@@ -27,6 +28,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from step_time import spec_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_SCRIPT = ROOT / "benchmarks" / "study_script.py"
@@ -46,7 +48,11 @@ def main() -> None:
     if args.variant:
         print(json.dumps(run_workflow(args)), flush=True)
         return
-    results = [run_arm(arm, args) for arm in args.arms.split(",")]
+    arms = args.arms.split(",")
+    for arm in arms:  # a typo stops the benchmark before any arm has run
+        if arm != "study":
+            spec_settings(CONFIG, arm)
+    results = [run_arm(arm, args) for arm in arms]
     print(table(results, args))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=1))
@@ -68,16 +74,16 @@ def run_arm(arm: str, args: argparse.Namespace) -> dict:
 
 def run_workflow(args: argparse.Namespace) -> dict:
     from cifarbench.cache import load_cache
-    from cifarbench.config import variant_settings
     from cifarbench.train import run_variant
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-    settings = variant_settings(CONFIG, args.variant)
+    settings = spec_settings(CONFIG, args.variant)
     settings.update(
         seed=args.seed, replicates=1, **({"epochs": args.epochs} if args.epochs else {})
     )
     threads = len(os.sched_getaffinity(0))  # as a Snakemake job given every core
-    document = run_variant(args.variant, load_cache(args.cache), settings, "cpu", threads)
+    variant = args.variant.split("/")[0]
+    document = run_variant(variant, load_cache(args.cache), settings, "cpu", threads)
     replicate = document["replicates"][0]
     return {
         "training_time_s": replicate["training_time_s"],
@@ -93,13 +99,13 @@ def table(results: list[dict], args: argparse.Namespace) -> str:
     by_arm = {r["arm"]: r for r in results}
     lines = [
         f"seed {args.seed}; {machine()}",
-        f"{'arm':<18} {'threads':>7} {'epochs':>6} {'time s':>9} {'s/epoch':>8} {'acc %':>7} "
+        f"{'arm':<26} {'threads':>7} {'epochs':>6} {'time s':>9} {'s/epoch':>8} {'acc %':>7} "
         f"{'/study':>7} {'/cpu':>7} {'same losses as study':>21}",
     ]
     for r in results:
         epochs = len(r["epoch_losses"])
         lines.append(
-            f"{r['arm']:<18} {r['threads']:>7} {epochs:>6} {r['training_time_s']:>9.1f} "
+            f"{r['arm']:<26} {r['threads']:>7} {epochs:>6} {r['training_time_s']:>9.1f} "
             f"{r['training_time_s'] / epochs:>8.2f} {r['accuracy_pct']:>7.2f} "
             f"{_ratio(r, by_arm.get('study')):>7} {_ratio(r, by_arm.get('cpu')):>7} "
             f"{_same_losses(r, by_arm.get('study')):>21}"

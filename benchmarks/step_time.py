@@ -24,7 +24,7 @@ import yaml
 
 from cifarbench import runtime
 from cifarbench.cache import load_cache
-from cifarbench.config import variant_settings
+from cifarbench.config import all_variants, variant_settings
 from cifarbench.loop import Trainer
 from cifarbench.progress import Progress
 from cifarbench.settings import Settings
@@ -78,6 +78,8 @@ def main() -> None:
 def spec_settings(config: dict, spec: str) -> dict:
     """Settings of `variant[/key=value...]`: the variant's, with those keys changed."""
     variant, *changes = spec.split("/")
+    if variant not in all_variants(config):
+        raise SystemExit(f"{spec}: no variant {variant!r} in config.yaml")
     settings = variant_settings(config, variant)
     for change in changes:
         key, value = change.split("=", 1)

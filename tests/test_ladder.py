@@ -16,6 +16,7 @@ from training_helpers import assert_same_training, train_two_epochs
 from workflow_helpers import REPO, config_refusal, shipped_config
 
 CONFIG = shipped_config()
+BENCHMARK = REPO / "benchmarks" / "reference_vs_workflow.py"
 
 # Rungs that compute exactly what the rung below computes, on any machine, and why. The other
 # rungs change the arithmetic: persistent workers draw one RNG number less per epoch (another
@@ -55,6 +56,33 @@ def test_cpu_variant_trains_exactly_as_the_studys_script(learnable, tmp_path):
     assert [epoch["loss"] for epoch in replicate["epochs"]] == study["epoch_losses"]
     assert replicate["accuracy_pct"] == study["accuracy_pct"]
     assert document["environment"]["torch_threads"] == study["threads"]
+
+
+def test_the_side_by_side_benchmark_runs_the_script_and_changed_variants(learnable, tmp_path):
+    """benchmarks/reference_vs_workflow.py, as a user runs it: `cpu` reproduces the script's
+    losses there too, and `variant/key=value` runs the variant with that one change."""
+    cache = tmp_path / "cifar10.npz"
+    save_cache(learnable, cache)
+    out = tmp_path / "side.json"
+    arms = "study,cpu,cpu/workers=0,cpu/lr=0.01"
+    options = ["--cache", cache, "--epochs", "1", "--arms", arms, "--json", out]
+    done = subprocess.run([sys.executable, BENCHMARK, *options], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    losses = {r["arm"]: r["epoch_losses"] for r in json.loads(out.read_text())["results"]}
+    assert list(losses) == arms.split(",")
+    # Workers never change the numbers; the learning rate does.
+    assert losses["cpu"] == losses["study"] == losses["cpu/workers=0"] != losses["cpu/lr=0.01"]
+
+
+@pytest.mark.parametrize(
+    ("arm", "cause"),
+    [("cpu/wrokers=0", "unknown setting 'wrokers'"), ("cpuu", "no variant 'cpuu' in config.yaml")],
+)
+def test_a_typo_in_an_arm_stops_the_benchmark_before_any_arm_runs(arm, cause, tmp_path):
+    options = ["--cache", tmp_path / "none.npz", "--arms", f"study,{arm}"]
+    done = subprocess.run([sys.executable, BENCHMARK, *options], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [f"{arm}: {cause}"]
 
 
 @pytest.mark.parametrize("rung", SAME_AS_BELOW)
