@@ -100,3 +100,13 @@ def test_a_sweep_heatmap_outlines_the_cells_as_good_as_the_best(template, tmp_pa
     assert grid.loc[16, 2] == pytest.approx(6.033, abs=0.001)
     marked = sweep_figure._as_good_as_best(cells, values, grid, True, "batch_size", "workers")
     assert sorted(marked) == [(1, 0), (1, 1)]  # batch 16 with 0 or 2 workers: no difference
+
+
+def test_a_constant_cell_worse_than_the_best_is_not_outlined():
+    """Cells that compute the same numbers repeat them exactly: two constant cells that differ
+    are different, not "the same within noise"."""
+    cells = {f"s.b{b}": {"batch_size": b, "workers": 0} for b in (4, 16)}
+    accuracies = {"s.b4": [50.0, 50.0], "s.b16": [60.0, 60.0]}
+    grid = sweep_figure._grid(cells, accuracies, "batch_size", "workers")
+    marked = sweep_figure._as_good_as_best(cells, accuracies, grid, False, "batch_size", "workers")
+    assert marked == [(1, 0)]  # batch 16 alone: the best

@@ -158,6 +158,18 @@ def test_the_ladder_figure_names_its_rungs_epochs_not_the_whole_runs(
     assert subtitle.startswith("1 epochs,"), subtitle
 
 
+def test_a_ladder_whose_stock_rung_did_not_finish_says_so_instead_of_a_speedup(
+    csv, documents, tmp_path, monkeypatch
+):
+    rows, results = pd.read_csv(csv), table.load_results(documents)
+    drawn = []
+    monkeypatch.setattr(ladder_figure, "save", lambda figure, path: drawn.append(figure))
+    ladder_figure.ladder(rows, results, {"cpu": ["g-lr-huge", "cpu"]}, str(tmp_path / "l.png"))
+    labels = [text.get_text() for text in drawn[0].axes[0].texts]
+    assert labels[0] == "diverged"
+    assert labels[1].endswith("%, no stock time") and "nan" not in labels[1]
+
+
 def test_a_ladder_rung_is_named_by_the_setting_it_turns_on():
     below, rung = {"loader": "grouped", "lr": 0.1}, {"loader": "tensor", "lr": 0.1}
     assert ladder_figure._change(below, rung) == "loader: tensor"

@@ -87,7 +87,9 @@ def _yaml(value) -> str:
 
 
 def _rung_text(row: pd.Series, base_time: float) -> str:
+    """Time, accuracy and speedup over the stock rung, which has no time when it was skipped
+    or diverged."""
     if row[STATUS.header] != "ok":
         return row[STATUS.header]
-    speedup = base_time / row[TIME.header]
-    return f"{row[TIME.header]:.1f} s, {row[ACCURACY.header]:.2f}%, {speedup:.2f}x"
+    speedup = "no stock time" if pd.isna(base_time) else f"{base_time / row[TIME.header]:.2f}x"
+    return f"{row[TIME.header]:.1f} s, {row[ACCURACY.header]:.2f}%, {speedup}"

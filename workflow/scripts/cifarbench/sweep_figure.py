@@ -66,10 +66,7 @@ def _as_good_as_best(cells, values, grid, lower_is_better, row_axis, column_axis
     best = pick(measured, key=lambda name: np.mean(values[name]))
     marked = []
     for name in measured:
-        if (
-            name == best
-            or stats.verdict(values[name], values[best], ("", "")) == "same within noise"
-        ):
+        if name == best or stats.indistinguishable(values[name], values[best]):
             cell = cells[name]
             marked.append(
                 (grid.index.get_loc(cell[row_axis]), grid.columns.get_loc(cell[column_axis]))
