@@ -52,8 +52,7 @@ from cifarbench.config import (
     selected_variants,
     validate_config,
 )
-from cifarbench.contract import check_metrics
-from cifarbench.document import SCHEMA_VERSION
+from cifarbench.document import SCHEMA_VERSION, check_metrics
 from cifarbench.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]

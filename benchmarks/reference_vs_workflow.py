@@ -6,10 +6,11 @@ processes and memory do not leak from one into the next:
   study      benchmarks/study_script.py: the study's code written out (PIL + ToTensor +
              Normalize per image, a shuffling DataLoader with 2 workers, the tutorial's LeNet
              and loop), PyTorch's own thread count.
-  <variant>  the workflow's training job for that config variant (cifarbench.train.run_variant,
-             as a Snakemake job given every core of this machine): by default `cpu`, then
-             each rung of the CPU ladder up to `cpu-fast`. A variant may change settings
-             after a slash, as in benchmarks/step_time.py: `cpu-recipe/precision=fp32`.
+  <variant>  the workflow's training jobs for that config variant
+             (cifarbench.in_process.run_variant, as Snakemake jobs given every core of this
+             machine): by default `cpu`, then each rung of the CPU ladder up to `cpu-fast`. A
+             variant may change settings after a slash, as in benchmarks/step_time.py:
+             `cpu-recipe/precision=fp32`.
 
 Training time spans the epoch loop in every arm; accuracy is over the test images. The
 `cpu` arm must take the study's time (it runs the same code); each rung shows what its
@@ -28,7 +29,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from step_time import spec_settings
+
+from cifarbench.config import spec_settings
+from cifarbench.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_SCRIPT = ROOT / "benchmarks" / "study_script.py"
@@ -74,7 +77,7 @@ def run_arm(arm: str, args: argparse.Namespace) -> dict:
 
 def run_workflow(args: argparse.Namespace) -> dict:
     from cifarbench.cache import load_cache
-    from cifarbench.train import run_variant
+    from cifarbench.in_process import run_variant
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     settings = spec_settings(CONFIG, args.variant)
@@ -134,4 +137,7 @@ def gpu_name() -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as error:  # a typo in --arms: one line, before any arm has run
+        sys.exit(str(error))

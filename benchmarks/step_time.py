@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +25,8 @@ import yaml
 
 from cifarbench import runtime
 from cifarbench.cache import load_cache
-from cifarbench.config import all_variants, variant_settings
+from cifarbench.config import spec_settings
+from cifarbench.errors import UserError
 from cifarbench.loop import Trainer
 from cifarbench.progress import Progress
 from cifarbench.settings import Settings
@@ -75,19 +77,8 @@ def main() -> None:
         )
 
 
-def spec_settings(config: dict, spec: str) -> dict:
-    """Settings of `variant[/key=value...]`: the variant's, with those keys changed."""
-    variant, *changes = spec.split("/")
-    if variant not in all_variants(config):
-        raise SystemExit(f"{spec}: no variant {variant!r} in config.yaml")
-    settings = variant_settings(config, variant)
-    for change in changes:
-        key, value = change.split("=", 1)
-        if key not in settings:
-            raise SystemExit(f"{spec}: unknown setting {key!r}")
-        settings[key] = yaml.safe_load(value)
-    return settings
-
-
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as error:  # a typo in --variants, a bad cache: one line
+        sys.exit(str(error))

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from cifar_archive import write_cifar_archive
-from cifarbench.archive import Cifar, read_archive
+from cifarbench.archive import read_archive
+from cifarbench.cache import Cifar
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from cifar_archive import CLASSES, batch_dicts, hostile_pickle, write_cifar_archive
-from cifarbench.archive import Cifar, read_archive
-from cifarbench.cache import load_cache, save_cache
+from cifarbench.archive import read_archive
+from cifarbench.cache import Cifar, load_cache, save_cache
 from cifarbench.download import fetch
 from cifarbench.errors import UserError
 

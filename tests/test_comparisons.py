@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from cifar_archive import write_cifar_archive
-from cifarbench import sweep_figure, table, train
+from cifarbench import in_process, sweep_figure, table
 from cifarbench.archive import read_archive
-from cifarbench.document import summarize
+from cifarbench.document import summary_statistics
 from workflow_helpers import study_settings
 
 COLUMNS = ["Training Time vs Baseline", "Accuracy vs Baseline", "Noisy"]
@@ -22,7 +22,12 @@ def template(tmp_path_factory) -> dict:
     archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
     data = read_archive(archive, expect_train=100, expect_test=40)
     settings = study_settings(workers=0, batch_size=20, epochs=1)
-    return train.run_variant("cpu", data, settings, gpu_fallback="cpu", threads=1)
+    return in_process.run_variant("cpu", data, settings, gpu_fallback="cpu", threads=1)
+
+
+def against_cpu(results: list[dict]) -> pd.DataFrame:
+    """The table of `results`, every row compared with `cpu`."""
+    return table.build_table(results, {result["variant"]: "cpu" for result in results})
 
 
 def like(template: dict, name: str, times: list[float], accuracies: list[float]) -> dict:
@@ -34,7 +39,7 @@ def like(template: dict, name: str, times: list[float], accuracies: list[float])
         {**copy.deepcopy(first), "seed": seed, "training_time_s": time, "accuracy_pct": accuracy}
         for seed, (time, accuracy) in enumerate(zip(times, accuracies, strict=True))
     ]
-    document["summary"] = summarize(document["replicates"])
+    document["summary"] = summary_statistics(document["replicates"])
     return document
 
 
@@ -47,7 +52,7 @@ def rows(template) -> pd.DataFrame:
         like(template, "cpu-noisy", [6.0, 24.4, 12.0], [50.0, 51.0, 50.5]),
         like(template, "cpu-once", [8.0], [50.0]),
     ]
-    return table.build_table(results).set_index("Optimization Technique")
+    return against_cpu(results).set_index("Optimization Technique")
 
 
 def test_rows_compared_with_their_baseline_get_a_verdict(rows):
@@ -68,14 +73,14 @@ def test_intervals_contain_the_mean_and_need_two_replicates(rows):
 
 def test_a_noisy_row_is_flagged_in_the_table_and_the_log(template, caplog):
     with caplog.at_level(logging.WARNING, logger="cifarbench.table"):
-        rows = table.build_table([like(template, "cpu-noisy", [6.0, 24.4], [50.0, 51.0])])
+        rows = against_cpu([like(template, "cpu-noisy", [6.0, 24.4], [50.0, 51.0])])
     assert bool(rows.loc[0, "Noisy"])
     assert "cpu-noisy: its replicates' training times vary by more than 10%" in caplog.text
 
 
 def test_the_studys_own_numbers_sit_beside_ours(template):
     results = [like(template, name, [10.0], [50.0]) for name in ("cpu", "g-bn", "cpu-fast")]
-    rows = table.build_table(results).set_index("Optimization Technique")
+    rows = against_cpu(results).set_index("Optimization Technique")
     assert rows.loc["cpu", "Study Training Time (seconds)"] == 293.87
     assert rows.loc["cpu", "Study Accuracy (%)"] == 62.07
     assert rows.loc["g-bn", "Study Accuracy (%)"] == 51.08

@@ -9,7 +9,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from cifarbench.archive import Cifar
+from cifarbench.cache import Cifar
 from cifarbench.data import (
     PIXEL_VALUES,
     TensorBatches,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cifarbench import atomic, download
-from cifarbench.download import fetch, md5sum
+from cifarbench.download import fetch
 from cifarbench.errors import UserError
 
 BODY = os.urandom(300_000)
@@ -272,10 +272,6 @@ def test_progress_auto_draws_the_line_on_a_terminal(source, dest, monkeypatch):
     monkeypatch.setattr(sys, "__stderr__", Terminal())
     fetch(source.as_uri(), dest, BODY_MD5)
     assert sys.__stderr__.getvalue().startswith("\r")
-
-
-def test_md5sum(source):
-    assert md5sum(source) == BODY_MD5
 
 
 @pytest.mark.parametrize("source_kind", ["device", "fifo", "folder"])

@@ -10,8 +10,8 @@ import pytest
 
 from cifarbench.cache import save_cache
 from cifarbench.config import variant_settings
+from cifarbench.in_process import run_variant
 from cifarbench.settings import Settings
-from cifarbench.train import run_variant
 from training_helpers import assert_same_training, train_two_epochs
 from workflow_helpers import REPO, config_refusal, shipped_config
 

@@ -10,12 +10,13 @@ import yaml
 from cifarbench.data import LOADERS
 from cifarbench.models import MODELS
 from cifarbench.optimizers import OPTIMIZERS
-from cifarbench.settings import FIELDS, Settings
+from cifarbench.settings import Settings
 from workflow_helpers import CONFIG_SCHEMA, REPO, config_refusal, shipped_config
 
 SCHEMA = yaml.safe_load(CONFIG_SCHEMA.read_text())
 SCHEMA_SETTINGS = SCHEMA["$defs"]["settings"]["properties"]
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number"}
+FIELDS = {field.name: field for field in dataclasses.fields(Settings)}
 
 
 def test_the_schema_knows_exactly_the_settings_fields():

@@ -1,6 +1,8 @@
 """Static checks that are part of the suite: linters, and the conda env files (which cannot be
 solved on machines without conda channels, so they are checked for what they must say)."""
 
+import ast
+import os
 import re
 import subprocess
 import sys
@@ -72,8 +74,28 @@ def test_training_env_pins_the_studys_cuda_11_8_build():
     assert pins["torchvision"] == "=0.19.0"
     assert pins["pytorch-cuda"] == "=11.8"
     assert pins["mkl"] == "<2024.1"  # PyTorch 2.4's conda build fails to import with newer MKL
-    for name in ("psutil", "numpy", "pyyaml", "jsonschema"):
+    for name in ("psutil", "numpy"):
         assert name in pins
+
+
+def test_the_training_job_needs_neither_yaml_nor_jsonschema():
+    """envs/torch.yaml carries neither: the train script's imports must not pull them in."""
+    script = ast.parse((REPO / "workflow" / "scripts" / "train.py").read_text())
+    imports = [
+        ast.unparse(node) for node in script.body if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    code = "\n".join(
+        [*imports, "import sys", "print(sorted({'yaml', 'jsonschema'} & set(sys.modules)))"]
+    )
+    library = str(REPO / "workflow" / "scripts")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": library},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("env_file", ["torch.yaml", "analysis.yaml"])

@@ -11,12 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from cifarbench import figures, ladder_figure, table, tradeoff_figure, train
+from cifarbench import figures, in_process, ladder_figure, table, tradeoff_figure
 from cifarbench.archive import read_archive
 from cifarbench.columns import EPOCHS, VARIANT
 from cifarbench.errors import UserError
 from workflow_helpers import study_settings
 
+# Each variant's baseline, as the config would choose it (by the device it asks for).
+BASELINES = {"cpu": "cpu", "g-b16-w4": "g-initial", "g-skip": "g-initial", "g-lr-huge": "g-initial"}
 STUDY_HEADER = (
     "Optimization Technique,Training Time (seconds),Accuracy (%),Memory Usage (MB),Epochs"
 )
@@ -31,15 +33,17 @@ def documents(tmp_path_factory):
     archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
     data = read_archive(archive, expect_train=100, expect_test=40)
     base = study_settings(workers=0, batch_size=20, lr=0.01, epochs=1)
-    cpu = train.run_variant("cpu", data, {**base, "replicates": 2}, "cpu", threads=1)
+    cpu = in_process.run_variant("cpu", data, {**base, "replicates": 2}, "cpu", threads=1)
     original = torch.cuda.is_available
     torch.cuda.is_available = lambda: False
     try:
-        fallback = train.run_variant("g-b16-w4", data, {**base, "device": "cuda"}, "cpu", 1)
-        skipped = train.run_variant("g-skip", data, {**base, "device": "cuda"}, "skip", 1)
+        fallback = in_process.run_variant("g-b16-w4", data, {**base, "device": "cuda"}, "cpu", 1)
+        skipped = in_process.run_variant("g-skip", data, {**base, "device": "cuda"}, "skip", 1)
     finally:
         torch.cuda.is_available = original
-    diverged = train.run_variant("g-lr-huge", data, {**base, "lr": 1e6, "log_every": 1}, "cpu", 1)
+    diverged = in_process.run_variant(
+        "g-lr-huge", data, {**base, "lr": 1e6, "log_every": 1}, "cpu", 1
+    )
     folder = tmp_path_factory.mktemp("results")
     paths = []
     for document in (cpu, fallback, skipped, diverged):
@@ -52,7 +56,7 @@ def documents(tmp_path_factory):
 @pytest.fixture(scope="module")
 def csv(documents, tmp_path_factory):
     path = tmp_path_factory.mktemp("csv") / "training_data.csv"
-    table.write_csv(table.build_table(table.load_results(documents)), str(path))
+    table.write_csv(table.build_table(table.load_results(documents), BASELINES), str(path))
     return path
 
 
@@ -90,7 +94,7 @@ def test_csv_says_where_each_variant_ran_and_why(csv):
 
 
 def test_speedup_is_empty_without_the_cpu_variant(documents):
-    rows = table.build_table(table.load_results(documents[1:]))
+    rows = table.build_table(table.load_results(documents[1:]), BASELINES)
     assert rows["Speedup vs cpu"].isna().all()
 
 
@@ -187,7 +191,7 @@ def test_labels_mark_fallback_skipped_and_diverged(csv):
 
 def test_documents_are_not_modified_by_aggregation(documents):
     before = [Path(p).read_text() for p in documents]
-    table.build_table(copy.deepcopy(table.load_results(documents)))
+    table.build_table(copy.deepcopy(table.load_results(documents)), BASELINES)
     assert [Path(p).read_text() for p in documents] == before
 
 
@@ -227,7 +231,7 @@ def test_a_cell_a_spreadsheet_would_run_is_made_inert(documents, tmp_path):
     results = table.load_results(documents[:1])
     results[0]["device"]["name"] = '=HYPERLINK("http://evil")'
     path = tmp_path / "training_data.csv"
-    table.write_csv(table.build_table(results), str(path))
+    table.write_csv(table.build_table(results, BASELINES), str(path))
     assert pd.read_csv(path).loc[0, "Device Name"] == '\'=HYPERLINK("http://evil")'
 
 
@@ -250,7 +254,7 @@ def test_every_figure_says_epochs_data_size_and_device_and_shows_chance(csv, doc
 
 def test_a_run_where_every_variant_was_skipped_draws_no_negative_axis(documents, drawn):
     results = table.load_results(documents)
-    skipped = table.build_table([r for r in results if r["status"] == "skipped"])
+    skipped = table.build_table([r for r in results if r["status"] == "skipped"], BASELINES)
     figures.comparison(skipped, "unused.png")
     assert all(axis.get_ylim()[0] >= 0 for axis in drawn[0].axes[:3])
     assert "no variant finished" in drawn[0].axes[0].get_title()

@@ -5,9 +5,9 @@ import os
 import pytest
 import torch
 
-from cifarbench import train
+from cifarbench import in_process, train
 from cifarbench.config import variant_settings
-from cifarbench.contract import check_metrics
+from cifarbench.document import check_metrics
 from cifarbench.errors import UserError
 from cifarbench.optimizers import lr_factor
 from cifarbench.runtime import resolve_device
@@ -33,7 +33,7 @@ def test_the_gpu_recipe_runs_on_the_cpu_and_learns(learnable, no_cuda):
     to fit the small test set."""
     # Four epochs: over five seeds three gave 30 to 50%, four 60 to 90%.
     s = {**variant_settings(CONFIG, "g-recipe"), "batch_size": 50, "epochs": 4}
-    document = train.run_variant("g-recipe", learnable, s, gpu_fallback="cpu", threads=2)
+    document = in_process.run_variant("g-recipe", learnable, s, gpu_fallback="cpu", threads=2)
     assert document["device"]["fallback"] and document["status"] == "ok"
     assert document["summary"]["accuracy_pct"]["mean"] > 40  # chance is 10%
 
@@ -61,7 +61,7 @@ def test_a_blown_up_learning_rate_stops_training_as_diverged(learnable):
 
 def test_run_variant_writes_a_document_that_meets_the_contract(learnable):
     s = study_settings(workers=0, batch_size=16, epochs=1, replicates=2)
-    document = train.run_variant("cpu", learnable, s, gpu_fallback="cpu", threads=1)
+    document = in_process.run_variant("cpu", learnable, s, gpu_fallback="cpu", threads=1)
     check_metrics(document, "run_variant")
     assert document["status"] == "ok" and document["summary"]["n"] == 2
     accuracies = [r["accuracy_pct"] for r in document["replicates"]]
@@ -73,14 +73,16 @@ def test_run_variant_writes_a_document_that_meets_the_contract(learnable):
 def test_training_never_uses_more_threads_than_the_job_may_run_on(learnable):
     """`--cores 64` on a smaller machine: each operation would wait for threads not running."""
     cpus = len(os.sched_getaffinity(0))
-    document = train.run_variant("cpu", learnable, study_settings(workers=0, epochs=1), "cpu", 64)
+    document = in_process.run_variant(
+        "cpu", learnable, study_settings(workers=0, epochs=1), "cpu", 64
+    )
     assert document["environment"]["torch_threads"] == cpus
     assert document["environment"]["threads_requested"] == 64
 
 
 def test_diverged_variant_says_where(learnable):
     s = study_settings(workers=0, batch_size=8, lr=1e6, epochs=2, log_every=5)
-    document = train.run_variant("boom", learnable, s, gpu_fallback="cpu", threads=1)
+    document = in_process.run_variant("boom", learnable, s, gpu_fallback="cpu", threads=1)
     check_metrics(document, "run_variant")
     assert document["status"] == "diverged"
     assert "epoch 1, batch" in document["reason"]
@@ -94,7 +96,7 @@ def no_cuda(monkeypatch):
 
 def test_gpu_variant_without_cuda_falls_back_and_says_so(learnable, no_cuda):
     s = study_settings(device="cuda", workers=0, batch_size=16, epochs=1)
-    document = train.run_variant("g", learnable, s, gpu_fallback="cpu", threads=1)
+    document = in_process.run_variant("g", learnable, s, gpu_fallback="cpu", threads=1)
     assert document["device"] == {
         **document["device"],
         "requested": "cuda",
@@ -105,7 +107,9 @@ def test_gpu_variant_without_cuda_falls_back_and_says_so(learnable, no_cuda):
 
 
 def test_gpu_variant_without_cuda_is_skipped_when_asked(learnable, no_cuda):
-    document = train.run_variant("g", learnable, study_settings(device="cuda"), "skip", threads=1)
+    document = in_process.run_variant(
+        "g", learnable, study_settings(device="cuda"), "skip", threads=1
+    )
     check_metrics(document, "run_variant")
     assert (document["status"], document["replicates"]) == ("skipped", [])
     assert "skipped" in document["reason"]
@@ -136,7 +140,7 @@ def test_gpu_out_of_memory_names_the_batch_size_and_the_memory(learnable, monkey
 
     monkeypatch.setattr(train, "train_replicate", out_of_memory)
     with pytest.raises(UserError) as error:
-        train.run_variant(
+        in_process.run_variant(
             "g-huge", learnable, study_settings(device="cuda", batch_size=65536), "cpu", 1
         )
     assert str(error.value) == (

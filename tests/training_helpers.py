@@ -2,7 +2,7 @@
 
 import torch
 
-from cifarbench.archive import Cifar
+from cifarbench.cache import Cifar
 from cifarbench.loop import Trainer, evaluate
 from cifarbench.progress import Progress
 from cifarbench.settings import Settings

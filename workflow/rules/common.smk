@@ -13,6 +13,7 @@ from cifarbench.config import (
     heatmap_sweeps,
     nvidia_driver_loaded,
     report_dir,
+    report_logs,
     selected_variants,
     validate_config,
     variant_settings,
@@ -27,8 +28,7 @@ VARIANTS = selected_variants(config)
 BASELINES = {name: baseline for name, baseline in baselines(config).items() if name in VARIANTS}
 HEATMAP_SWEEPS = heatmap_sweeps(config)
 REPORT_DIR = report_dir(config)
-# The report rules' logs, beside each other per report: logs/report/, logs/report/partial/...
-REPORT_LOGS = REPORT_DIR.replace("results", "logs/report", 1)
+REPORT_LOGS = report_logs(config)
 # Without an NVIDIA driver here, GPU variants that fall back to the CPU time the CPU.
 HOST_HAS_NVIDIA_DRIVER = nvidia_driver_loaded()
 

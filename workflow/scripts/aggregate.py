@@ -1,6 +1,6 @@
 """Snakemake adapter: every variant's JSON -> results/training_data.csv."""
 
-from cifarbench.script import run
+from cifarbench.job import run
 from cifarbench.table import build_table, load_results, write_csv
 
 

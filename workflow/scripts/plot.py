@@ -1,7 +1,7 @@
 """Snakemake adapter: the JSONs -> the comparison, loss, trade-off, ladder and sweep figures."""
 
 from cifarbench import figures, ladder_figure, sweep_figure, tradeoff_figure
-from cifarbench.script import run
+from cifarbench.job import run
 from cifarbench.table import build_table, load_results
 
 

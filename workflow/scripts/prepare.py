@@ -4,7 +4,7 @@ import logging
 
 from cifarbench.archive import read_archive
 from cifarbench.cache import save_cache
-from cifarbench.script import run
+from cifarbench.job import run
 
 
 def prepare(archive: str, cache: str, train_size: int, test_size: int) -> None:

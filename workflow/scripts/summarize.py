@@ -4,9 +4,8 @@ import json
 from pathlib import Path
 
 from cifarbench.atomic import write_json
-from cifarbench.contract import check_metrics
-from cifarbench.document import combine
-from cifarbench.script import run
+from cifarbench.document import check_metrics, combine
+from cifarbench.job import run
 
 
 def summarize(records: list[str], metrics: str) -> None:

@@ -4,7 +4,8 @@ import signal
 
 from cifarbench.atomic import write_json
 from cifarbench.cache import load_cache
-from cifarbench.script import run
+from cifarbench.job import run
+from cifarbench.settings import Settings
 from cifarbench.train import run_seed
 
 
@@ -19,7 +20,17 @@ def train(
     threads: int,
 ) -> None:
     data = load_cache(cache, expect=tuple(sizes))
-    write_json(record, run_seed(variant, data, settings, gpu_fallback, threads, seed))
+    write_json(
+        record,
+        run_seed(
+            variant,
+            data,
+            Settings.from_dict(settings),
+            gpu_fallback=gpu_fallback,
+            threads=threads,
+            seed=seed,
+        ),
+    )
 
 
 # Ctrl-C ends a training job at once, by the kernel's default action, not by a Python

@@ -10,11 +10,11 @@ import posixpath
 import tarfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cifarbench.cache import IMAGE_SHAPE, N_CLASSES, Cifar
 from cifarbench.errors import UserError
 from cifarbench.safe_pickle import text, unpickle
 
@@ -23,8 +23,6 @@ TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
 PIXELS = 3 * 32 * 32
-N_CLASSES = 10
-IMAGE_SHAPE = (3, 32, 32)
 # Bytes a batch member may take per image it holds: its pixels twice over (Python 3 protocol-2
 # re-pickles carry bytes as latin-1 text in UTF-8), a label and a file name.
 BYTES_PER_IMAGE = 2 * PIXELS + 256
@@ -33,15 +31,6 @@ MEMBER_OVERHEAD = 1 << 20  # a batch's other fields; the whole of batches.meta
 # the rest of a member (its keys, its array's header, batches.meta entirely).
 OPCODES_PER_IMAGE = 16
 OPCODES_OVERHEAD = 10_000
-
-
-@dataclass(frozen=True)
-class Cifar:
-    train_images: np.ndarray  # uint8, (N, 3, 32, 32), C-contiguous
-    train_labels: np.ndarray  # int64, (N,)
-    test_images: np.ndarray  # uint8, (M, 3, 32, 32)
-    test_labels: np.ndarray  # int64, (M,)
-    classes: tuple[str, ...]  # the 10 names from batches.meta label_names
 
 
 def read_archive(path, expect_train: int = 50000, expect_test: int = 10000) -> Cifar:

@@ -1,17 +1,28 @@
-"""The prepared data set as one compact uncompressed .npz: written once by prepare, loaded by
-every training job in a fraction of a second, and checked when loaded."""
+"""The prepared data set (`Cifar`) as one compact uncompressed .npz: written once by prepare,
+loaded by every training job in a fraction of a second, and checked when loaded."""
 
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from cifarbench.archive import IMAGE_SHAPE, N_CLASSES, Cifar
 from cifarbench.atomic import atomic_path, check_free_space
 from cifarbench.errors import UserError
 
 CACHE_KEYS = ("train_images", "train_labels", "test_images", "test_labels", "classes")
+N_CLASSES = 10
+IMAGE_SHAPE = (3, 32, 32)
+
+
+@dataclass(frozen=True)
+class Cifar:
+    train_images: np.ndarray  # uint8, (N, 3, 32, 32), C-contiguous
+    train_labels: np.ndarray  # int64, (N,)
+    test_images: np.ndarray  # uint8, (M, 3, 32, 32)
+    test_labels: np.ndarray  # int64, (M,)
+    classes: tuple[str, ...]  # the 10 names from batches.meta label_names
 
 
 def save_cache(cifar: Cifar, path) -> None:

@@ -12,7 +12,9 @@ import jsonschema
 import yaml
 
 from cifarbench import sweeps
+from cifarbench.document import field_path
 from cifarbench.errors import UserError
+from cifarbench.settings import changed_settings
 
 # Top-level keys that, when set, replace that setting in every variant.
 RUN_WIDE_OVERRIDES = ("epochs", "replicates")
@@ -62,11 +64,6 @@ def _check_finite(node, path: tuple = ()) -> None:
     if isinstance(node, dict | list):
         for key, child in node.items() if isinstance(node, dict) else enumerate(node):
             _check_finite(child, (*path, key))
-
-
-def field_path(error: jsonschema.ValidationError) -> str:
-    """Where in the document a schema error is, as dotted keys (`variants.cpu.lr`)."""
-    return ".".join(str(part) for part in error.absolute_path) or "(top level)"
 
 
 def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
@@ -149,10 +146,6 @@ def _check_ladder(config: dict, ladder: str, rungs: list[str]) -> None:
             )
 
 
-def changed_settings(below: dict, rung: dict) -> list[str]:
-    return [key for key in rung if rung[key] != below[key]]
-
-
 def all_variants(config: dict) -> dict[str, dict | None]:
     """Every variant's name -> its changes from `defaults`: hand-written, then sweep cells."""
     return {**config["variants"], **sweeps.expand(config)}
@@ -189,16 +182,27 @@ def report_dir(config: dict) -> str:
     """Where the run's CSV and figures go: `results/` for the whole study, `results/<tag>/`
     when a `tag` is set, and `results/partial/<only's names>/` for an `only=` run without one,
     so that a partial run never overwrites the whole study's table and figures."""
+    return "results" + _report_subfolder(config)
+
+
+def report_logs(config: dict) -> str:
+    """Where the run's report rules log, beside each other per report: `logs/report/`,
+    `logs/report/<tag>/` or `logs/report/partial/<only's names>/`."""
+    return "logs/report" + _report_subfolder(config)
+
+
+def _report_subfolder(config: dict) -> str:
+    """The run's own part of its report folder: "", "/<tag>" or "/partial/<only's names>"."""
     if config.get("tag"):
-        return f"results/{config['tag']}"
+        return f"/{config['tag']}"
     names = only_names(config)
     if names is None:
-        return "results"
+        return ""
     short = "+".join(names)  # as asked: `only=batch-workers` is results/partial/batch-workers/
     if len(short) > 60:
         digest = hashlib.sha256(short.encode()).hexdigest()[:6]
         short = f"{names[0]}+{len(names) - 1}-more-{digest}"
-    return f"results/partial/{short}"
+    return f"/partial/{short}"
 
 
 def heatmap_sweeps(config: dict) -> dict[str, dict[str, dict]]:
@@ -233,10 +237,19 @@ def variant_settings(config: dict, variant: str) -> dict:
     return settings
 
 
-def settings_hash(settings: dict) -> str:
-    """A short stable fingerprint of resolved settings, to tell two results' recipes apart."""
-    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+def spec_settings(config: dict, spec: str) -> dict:
+    """Settings of `variant[/key=value...]` (a benchmark's arm): the variant's, with those keys
+    changed, each value read as config.yaml would read it."""
+    variant, *changes = spec.split("/")
+    if variant not in all_variants(config):
+        raise UserError(f"{spec}: no variant {variant!r} in config.yaml")
+    settings = variant_settings(config, variant)
+    for change in changes:
+        key, value = change.split("=", 1)
+        if key not in settings:
+            raise UserError(f"{spec}: unknown setting {key!r}")
+        settings[key] = yaml.safe_load(value)
+    return settings
 
 
 def nvidia_driver_loaded() -> bool:

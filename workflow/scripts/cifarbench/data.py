@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
-from cifarbench.archive import Cifar
+from cifarbench.cache import Cifar
 from cifarbench.settings import Settings
 
 # The study's ToTensor + Normalize((0.5,)*3, (0.5,)*3) of each of the 256 pixel values, computed

@@ -1,12 +1,18 @@
-"""A variant's metrics document: what train writes and everything after it reads (the contract
-is workflow/schemas/metrics.schema.yaml, checked by cifarbench.contract)."""
+"""A variant's metrics document: what train writes and everything after it reads. It is a
+versioned contract (workflow/schemas/metrics.schema.yaml), checked where it is written and read.
+"""
 
+import functools
 import statistics
+from pathlib import Path
 
-from cifarbench.config import settings_hash
+import jsonschema
+import yaml
+
 from cifarbench.errors import UserError
-from cifarbench.settings import Settings
+from cifarbench.settings import Settings, settings_hash
 
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "metrics.schema.yaml"
 # Bump with the schema on any change a reader could notice. 2: the stock-by-default settings;
 # 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs).
 SCHEMA_VERSION = 3
@@ -44,7 +50,7 @@ def metrics_document(
         "settings_hash": settings_hash(settings.to_dict()),
         "device": device,
         "epochs": settings.epochs,
-        "summary": summarize(replicates),
+        "summary": summary_statistics(replicates),
         "replicates": replicates,
         "environment": environment,
         "job": job,
@@ -93,19 +99,48 @@ def variant_status(replicates: list[dict], reason: str | None) -> tuple[str, str
 
 def replicate_values(result: dict, metric: str) -> list[float]:
     """One metric of each replicate that finished, e.g. every seed's training time."""
-    pick = SUMMARIZED[metric]
-    finished = [r for r in result["replicates"] if r["status"] == "ok"]
-    return [pick(r) for r in finished if pick(r) is not None]
+    return _values(_finished(result["replicates"]), metric)
 
 
-def summarize(replicates: list[dict]) -> dict:
+def summary_statistics(replicates: list[dict]) -> dict:
     """Mean and sample standard deviation of each metric over the replicates that finished."""
-    finished = [r for r in replicates if r["status"] == "ok"]
+    finished = _finished(replicates)
     summary = {"n": len(finished)}
-    for name, pick in SUMMARIZED.items():
-        values = [pick(r) for r in finished if pick(r) is not None]
-        summary[name] = {
+    for metric in SUMMARIZED:
+        values = _values(finished, metric)
+        summary[metric] = {
             "mean": statistics.fmean(values) if values else None,
             "std": statistics.stdev(values) if len(values) > 1 else (0.0 if values else None),
         }
     return summary
+
+
+def _finished(replicates: list[dict]) -> list[dict]:
+    return [r for r in replicates if r["status"] == "ok"]
+
+
+def _values(replicates: list[dict], metric: str) -> list[float]:
+    """A metric of each replicate, where it has one (a CPU run has no CUDA memory)."""
+    pick = SUMMARIZED[metric]
+    return [pick(r) for r in replicates if pick(r) is not None]
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA_PATH.read_text()))
+
+
+def check_metrics(document: dict, source: str) -> dict:
+    """Return `document` unchanged, or raise UserError naming `source` and the broken field."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    if error is not None:
+        raise UserError(
+            f"{source}: not a cifarbench metrics file: {field_path(error)}: {error.message}"
+        )
+    return document
+
+
+def field_path(error: jsonschema.ValidationError) -> str:
+    """Where in a document (a metrics JSON, the config) a schema error is, as dotted keys
+    (`variants.cpu.lr`)."""
+    return ".".join(str(part) for part in error.absolute_path) or "(top level)"

@@ -1,7 +1,8 @@
 """Download a file (https, http, file:// or a local path); check its md5 before it takes its name.
 
 The file is streamed into a temporary file beside the destination and renamed only when the
-md5 matches, so a failed, interrupted or corrupt download never leaves a file at `dest`.
+md5 matches, so a failed, interrupted or corrupt download never leaves a file at `dest`; its
+progress is a log line every 10% and, on a terminal, one updating line.
 Transient network errors are retried with exponential backoff; errors that a retry cannot fix
 (HTTP 404, connection refused, a missing local file, no free space) fail at once.
 """
@@ -26,7 +27,7 @@ from typing import BinaryIO, TextIO
 
 from cifarbench.atomic import atomic_path, check_free_space
 from cifarbench.errors import UserError
-from cifarbench.progress import TransferMeter, terminal
+from cifarbench.progress import terminal
 from cifarbench.units import MB
 
 log = logging.getLogger("cifarbench.download")
@@ -67,14 +68,6 @@ def fetch(
                 "(a corrupt or different file; check the url and md5 in the config)"
             )
     log.info("%s: md5 %s ok", dest, expected)
-
-
-def md5sum(path: str | Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_md5_text(md5: str, url: str) -> str:
@@ -211,3 +204,44 @@ def _check_regular_file(url: str, path: Path) -> None:
     must be a plain file. Checked before opening it, since opening a FIFO blocks."""
     if not stat.S_ISREG(path.stat().st_mode):
         raise UserError(f"cannot download {url}: not a regular file (a device, FIFO or folder)")
+
+
+class TransferMeter:
+    """A download's progress: a log line every 10% (or 100 MB), and one updating line on
+    `screen` when given."""
+
+    def __init__(self, url: str, total: int | None, screen: TextIO | None):
+        self.name = Path(urllib.parse.urlsplit(url).path).name or url
+        self.total = total
+        self.screen = screen
+        self.started = time.monotonic()
+        self.last_draw = 0.0
+        self.next_log = self._step()
+        self.logged = 0
+
+    def update(self, done: int) -> None:
+        if self.screen and time.monotonic() - self.last_draw >= 0.1:  # redrawing costs time
+            self.last_draw = time.monotonic()
+            print(f"\r{self._text(done)}\033[K", end="", file=self.screen, flush=True)
+        if done >= self.next_log:
+            log.info("%s", self._text(done))
+            self.logged = done
+            while self.next_log <= done:
+                self.next_log += self._step()
+
+    def close(self, done: int) -> None:
+        if self.screen:
+            print(f"\r{self._text(done)}\033[K", file=self.screen, flush=True)
+        if self.logged != done:
+            log.info("%s", self._text(done))
+
+    def _step(self) -> int:
+        return max(1, self.total // 10) if self.total else 100 * MB
+
+    def _text(self, done: int) -> str:
+        rate = done / MB / max(time.monotonic() - self.started, 1e-3)
+        if self.total:
+            amount = f"{100 * done / self.total:3.0f}% {done / MB:.1f}/{self.total / MB:.1f} MB"
+        else:
+            amount = f"{done / MB:.1f} MB"
+        return f"{self.name}: {amount} ({rate:.1f} MB/s)"

@@ -27,6 +27,7 @@ from cifarbench.columns import (
     REPLICATES,
     STATUS,
     STUDY_ACCURACY,
+    STUDY_MACHINE,
     STUDY_MEMORY,
     STUDY_TIME,
     TEST_IMAGES,
@@ -35,7 +36,6 @@ from cifarbench.columns import (
     TRAIN_IMAGES,
     VARIANT,
 )
-from cifarbench.study import STUDY_MACHINE
 
 DPI = 300
 PANELS = [  # (column, std column, the study's column, axis label), the study's three panels

@@ -7,8 +7,8 @@ import pandas as pd
 import seaborn as sns
 
 from cifarbench.columns import ACCURACY, FALLBACK, STATUS, TIME, VARIANT
-from cifarbench.config import changed_settings
 from cifarbench.figures import COLORS, bar_kind, run_subtitle, save
+from cifarbench.settings import as_written, changed_settings
 
 
 def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str]], path: str):
@@ -78,12 +78,7 @@ def _ladder_panel(axis: plt.Axes, name: str, rungs: pd.DataFrame, settings: dict
 
 def _change(below: dict, rung: dict) -> str:
     """The setting a rung turns on, as `key: value`."""
-    return ", ".join(f"{key}: {_yaml(rung[key])}" for key in changed_settings(below, rung))
-
-
-def _yaml(value) -> str:
-    """A value as config.yaml writes it (true, not True)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return ", ".join(f"{key}: {as_written(rung[key])}" for key in changed_settings(below, rung))
 
 
 def _rung_text(row: pd.Series, base_time: float) -> str:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from cifarbench import measure
-from cifarbench.archive import Cifar
+from cifarbench.cache import Cifar
 from cifarbench.data import flip_and_translate, make_batches, normalize
 from cifarbench.errors import UserError
 from cifarbench.handwritten import HandwrittenNet

@@ -1,20 +1,15 @@
-"""Where a long job is: a training job's epochs and batches, a download's bytes; a live line
-on the terminal, a line in the log now and then."""
+"""Where a training job is: its epochs and batches; a live line on the terminal, a line in the
+log now and then."""
 
 import logging
 import sys
 import time
-import urllib.parse
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
-
-from cifarbench.units import MB
 
 if TYPE_CHECKING:  # the download rule's env has no torch
     import torch
 
 log = logging.getLogger("cifarbench.progress")
-download_log = logging.getLogger("cifarbench.download")
 
 
 class Progress:
@@ -90,47 +85,6 @@ def _duration(seconds: float) -> str:
 
 def terminal() -> TextIO | None:
     """The stderr Snakemake started the job with, when a person is watching it (the job's own
-    stderr goes to its log, see cifarbench.script)."""
+    stderr goes to its log, see cifarbench.job)."""
     stderr = sys.__stderr__
     return stderr if stderr is not None and stderr.isatty() else None
-
-
-class TransferMeter:
-    """A download's progress: a log line every 10% (or 100 MB), and one updating line on
-    `screen` when given."""
-
-    def __init__(self, url: str, total: int | None, screen: TextIO | None):
-        self.name = Path(urllib.parse.urlsplit(url).path).name or url
-        self.total = total
-        self.screen = screen
-        self.started = time.monotonic()
-        self.last_draw = 0.0
-        self.next_log = self._step()
-        self.logged = 0
-
-    def update(self, done: int) -> None:
-        if self.screen and time.monotonic() - self.last_draw >= 0.1:  # redrawing costs time
-            self.last_draw = time.monotonic()
-            print(f"\r{self._text(done)}\033[K", end="", file=self.screen, flush=True)
-        if done >= self.next_log:
-            download_log.info("%s", self._text(done))
-            self.logged = done
-            while self.next_log <= done:
-                self.next_log += self._step()
-
-    def close(self, done: int) -> None:
-        if self.screen:
-            print(f"\r{self._text(done)}\033[K", file=self.screen, flush=True)
-        if self.logged != done:
-            download_log.info("%s", self._text(done))
-
-    def _step(self) -> int:
-        return max(1, self.total // 10) if self.total else 100 * MB
-
-    def _text(self, done: int) -> str:
-        rate = done / MB / max(time.monotonic() - self.started, 1e-3)
-        if self.total:
-            amount = f"{100 * done / self.total:3.0f}% {done / MB:.1f}/{self.total / MB:.1f} MB"
-        else:
-            amount = f"{done / MB:.1f} MB"
-        return f"{self.name}: {amount} ({rate:.1f} MB/s)"

@@ -6,6 +6,8 @@ and the schema's `$defs.settings` are checked against this class by tests/test_s
 """
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,4 +95,17 @@ class Settings:
         return range(self.seed, self.seed + self.replicates)
 
 
-FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+def settings_hash(settings: dict) -> str:
+    """A short stable fingerprint of resolved settings, to tell two results' recipes apart."""
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def changed_settings(below: dict, rung: dict) -> list[str]:
+    """The settings whose values differ between two variants' resolved settings."""
+    return [key for key in rung if rung[key] != below[key]]
+
+
+def as_written(value) -> str:
+    """A setting's value as config.yaml writes it (true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -18,6 +18,7 @@ import itertools
 import jsonschema
 
 from cifarbench.errors import UserError
+from cifarbench.settings import as_written
 
 # Short names of the settings sweeps most often vary, for readable cell names (b16-w4).
 ABBREVIATIONS = {"batch_size": "b", "workers": "w", "lr": "lr", "epochs": "e"}
@@ -27,7 +28,7 @@ def cell_name(sweep: str, values: dict) -> str:
     """`<sweep>.<part>-<part>`: `b16` for abbreviated settings, `loader-tensor` for others."""
     parts = []
     for key, value in values.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+        text = as_written(value)
         short = ABBREVIATIONS.get(key)
         parts.append(f"{short}{text}" if short else f"{key}-{text}")
     return f"{sweep}." + "-".join(parts)

@@ -13,6 +13,7 @@ from cifarbench.columns import (
     ACCURACY_VERDICT,
     BASELINE,
     COLUMNS,
+    CPU_BASELINE,
     NOISY,
     SPEEDUP_VS_BASELINE,
     SPEEDUP_VS_CPU,
@@ -21,9 +22,7 @@ from cifarbench.columns import (
     TIME_VERDICT,
     VARIANT,
 )
-from cifarbench.config import DEFAULT_BASELINES
-from cifarbench.contract import check_metrics
-from cifarbench.document import replicate_values
+from cifarbench.document import check_metrics, replicate_values
 from cifarbench.errors import UserError
 
 log = logging.getLogger("cifarbench.table")
@@ -57,29 +56,23 @@ def _not_finite(constant: str):
     raise ValueError(f"{constant} is not a finite number")
 
 
-def build_table(results: list[dict], baselines: dict[str, str] | None = None) -> pd.DataFrame:
+def build_table(results: list[dict], baselines: dict[str, str]) -> pd.DataFrame:
     """One row per variant, one column per `COLUMNS` entry, in order. The study's columns
     carry means over replicates; "Memory Usage (MB)" is the study's measure, main-process RSS
-    averaged over training. Each row is compared with its baseline (`baselines`, else `cpu`
-    for CPU variants and `g-initial` for GPU ones) where that ran in this table."""
+    averaged over training. Each row is compared with its baseline (`baselines`: each
+    variant's, as config.baselines chooses it) where that ran in this table."""
     rows = [
         {column.header: column.value(result) for column in COLUMNS if column.value}
         for result in results
     ]
     table = pd.DataFrame(rows, columns=[column.header for column in COLUMNS])
-    table[SPEEDUP_VS_CPU.header] = _speedup(
-        table, pd.Series(DEFAULT_BASELINES["cpu"], index=table.index)
-    )
-    chosen = [_baseline(result, baselines or {}) for result in results]
+    table[SPEEDUP_VS_CPU.header] = _speedup(table, pd.Series(CPU_BASELINE, index=table.index))
+    chosen = [baselines[result["variant"]] for result in results]
     table[BASELINE.header] = pd.Series(chosen, index=table.index, dtype=object)
     table[SPEEDUP_VS_BASELINE.header] = _speedup(table, table[BASELINE.header])
     _compare(table, results, chosen)
     _warn_noisy(table)
     return table
-
-
-def _baseline(result: dict, baselines: dict[str, str]) -> str:
-    return baselines.get(result["variant"]) or DEFAULT_BASELINES[result["device"]["requested"]]
 
 
 def _speedup(table: pd.DataFrame, baselines: pd.Series) -> pd.Series:

@@ -1,5 +1,5 @@
-"""Train one variant: set up the process as its settings ask, train each replicate, and
-return its metrics document."""
+"""Train one seed of a variant (a training job): set up the process as its settings ask, train
+the replicate, and return its record."""
 
 import logging
 import time
@@ -7,8 +7,7 @@ import time
 import torch
 
 from cifarbench import measure, runtime
-from cifarbench.archive import Cifar
-from cifarbench.document import combine
+from cifarbench.cache import Cifar
 from cifarbench.errors import UserError
 from cifarbench.loop import train_replicate
 from cifarbench.runtime import resolve_device
@@ -19,12 +18,11 @@ log = logging.getLogger("cifarbench.train")
 
 
 def run_seed(
-    variant: str, data: Cifar, values: dict, gpu_fallback: str, threads: int, seed: int
+    variant: str, data: Cifar, settings: Settings, *, gpu_fallback: str, threads: int, seed: int
 ) -> dict:
     """Train one seed of a variant (one training job) and return its record, which
     `document.combine` joins with the other seeds' into the variant's metrics document."""
     started, wall_start = measure.now_iso(), time.perf_counter()
-    settings = Settings.from_dict(values)
     if settings.allocator == "keep":
         runtime.keep_freed_memory()
     device, reason = resolve_device(settings.device, gpu_fallback)
@@ -47,12 +45,6 @@ def run_seed(
             "wall_time_s": time.perf_counter() - wall_start,
         },
     }
-
-
-def run_variant(variant: str, data: Cifar, values: dict, gpu_fallback: str, threads: int) -> dict:
-    """Every seed of a variant in this process, then its metrics document (see the schema)."""
-    seeds = Settings.from_dict(values).seeds
-    return combine([run_seed(variant, data, values, gpu_fallback, threads, s) for s in seeds])
 
 
 def _replicate(variant: str, data: Cifar, settings: Settings, device: torch.device, seed: int):
