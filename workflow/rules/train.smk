@@ -15,7 +15,8 @@ rule train:
     params:
         settings=settings_of,
         gpu_fallback=config["gpu_fallback"],
-        sizes=[config["data"]["train_size"], config["data"]["test_size"]],
+        train_size=config["data"]["train_size"],
+        test_size=config["data"]["test_size"],
     script:
         "../scripts/train.py"
 

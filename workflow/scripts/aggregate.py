@@ -4,14 +4,14 @@ from cifarbench.job import run
 from cifarbench.table import build_table, load_results, write_csv
 
 
-def aggregate(metrics: list[str], baselines: dict[str, str], csv: str) -> None:
+def aggregate(*, metrics: list[str], baselines: dict[str, str], csv: str) -> None:
     write_csv(build_table(load_results(metrics), baselines), csv)
 
 
 run(
     snakemake.log[0],
     aggregate,
-    list(snakemake.input.metrics),
-    dict(snakemake.params.baselines),
-    snakemake.output.csv,
+    metrics=list(snakemake.input.metrics),
+    baselines=dict(snakemake.params.baselines),
+    csv=snakemake.output.csv,
 )

@@ -3,4 +3,10 @@
 from cifarbench.download import fetch
 from cifarbench.job import run
 
-run(snakemake.log[0], fetch, snakemake.params.url, snakemake.output.archive, snakemake.params.md5)
+run(
+    snakemake.log[0],
+    fetch,
+    url=snakemake.params.url,
+    dest=snakemake.output.archive,
+    md5=snakemake.params.md5,
+)

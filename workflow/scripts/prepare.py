@@ -7,7 +7,7 @@ from cifarbench.cache import save_cache
 from cifarbench.job import run
 
 
-def prepare(archive: str, cache: str, train_size: int, test_size: int) -> None:
+def prepare(*, archive: str, cache: str, train_size: int, test_size: int) -> None:
     data = read_archive(archive, expect_train=train_size, expect_test=test_size)
     save_cache(data, cache)
     logging.info(
@@ -22,8 +22,8 @@ def prepare(archive: str, cache: str, train_size: int, test_size: int) -> None:
 run(
     snakemake.log[0],
     prepare,
-    snakemake.input.archive,
-    snakemake.output.cache,
-    snakemake.params.train_size,
-    snakemake.params.test_size,
+    archive=snakemake.input.archive,
+    cache=snakemake.output.cache,
+    train_size=snakemake.params.train_size,
+    test_size=snakemake.params.test_size,
 )

@@ -8,9 +8,14 @@ from cifarbench.document import check_metrics, combine
 from cifarbench.job import run
 
 
-def summarize(records: list[str], metrics: str) -> None:
+def summarize(*, records: list[str], metrics: str) -> None:
     document = combine([json.loads(Path(path).read_text()) for path in records])
     write_json(metrics, check_metrics(document, metrics))
 
 
-run(snakemake.log[0], summarize, list(snakemake.input.records), snakemake.output.metrics)
+run(
+    snakemake.log[0],
+    summarize,
+    records=list(snakemake.input.records),
+    metrics=snakemake.output.metrics,
+)

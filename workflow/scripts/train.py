@@ -10,8 +10,10 @@ from cifarbench.train import run_seed
 
 
 def train(
+    *,
     cache: str,
-    sizes: list[int],
+    train_size: int,
+    test_size: int,
     record: str,
     variant: str,
     seed: int,
@@ -19,18 +21,12 @@ def train(
     gpu_fallback: str,
     threads: int,
 ) -> None:
-    data = load_cache(cache, expect=tuple(sizes))
-    write_json(
-        record,
-        run_seed(
-            variant,
-            data,
-            Settings.from_dict(settings),
-            gpu_fallback=gpu_fallback,
-            threads=threads,
-            seed=seed,
-        ),
+    data = load_cache(cache, expect=(train_size, test_size))
+    resolved = Settings.from_dict(settings)
+    document = run_seed(
+        variant, data, resolved, gpu_fallback=gpu_fallback, threads=threads, seed=seed
     )
+    write_json(record, document)
 
 
 # Ctrl-C ends a training job at once, by the kernel's default action, not by a Python
@@ -43,12 +39,13 @@ signal.signal(signal.SIGINT, signal.SIG_DFL)
 run(
     snakemake.log[0],
     train,
-    snakemake.input.cache,
-    list(snakemake.params.sizes),
-    snakemake.output.record,
-    snakemake.wildcards.variant,
-    int(snakemake.wildcards.seed),
-    dict(snakemake.params.settings),
-    snakemake.params.gpu_fallback,
-    snakemake.threads,
+    cache=snakemake.input.cache,
+    train_size=snakemake.params.train_size,
+    test_size=snakemake.params.test_size,
+    record=snakemake.output.record,
+    variant=snakemake.wildcards.variant,
+    seed=int(snakemake.wildcards.seed),
+    settings=dict(snakemake.params.settings),
+    gpu_fallback=snakemake.params.gpu_fallback,
+    threads=snakemake.threads,
 )

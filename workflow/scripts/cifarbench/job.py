@@ -7,8 +7,10 @@ from collections.abc import Callable
 from cifarbench.errors import UserError
 
 
-def run(log_path: str, main: Callable, *args, **kwargs) -> None:
-    """Send stderr and logging to `log_path`, call `main`, and turn a UserError into one line.
+def run(log_path: str, main: Callable, **arguments) -> None:
+    """Send stderr and logging to `log_path`, call `main` with `arguments` (by name: each of
+    Snakemake's values stands beside the parameter it goes to), and turn a UserError into
+    one line.
 
     The line goes to the log and to the terminal Snakemake runs in, then the job exits 1, so
     the cause of a failed job is on screen without opening the log.
@@ -19,7 +21,7 @@ def run(log_path: str, main: Callable, *args, **kwargs) -> None:
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
     try:
-        main(*args, **kwargs)
+        main(**arguments)
     except UserError as error:
         logging.error("%s", error)
         print(f"cifarbench error: {error}", file=terminal)
