@@ -6,9 +6,9 @@ variants' metrics JSONs by the library calls the workflow's report rules make.
 
 The folder holds the run's `<variant>.json` files, copied from results/. The table replaces
 what docs/results.md holds between `<!-- table: NAME -->` and `<!-- end table: NAME -->`
-(NAME: the folder's name); the figures (comparison, accuracy/time trade-off, the ladder when
-the run has a rung, a heatmap per two-axis sweep) are written into the folder, each scaled to
-stay under FIGURE_BYTES so that docs/ stays small.
+(NAME: the folder's name); the run's figures, the ones the workflow's plot rule draws
+(cifarbench.figures), are written into the folder, each scaled to stay under FIGURE_BYTES so
+that docs/ stays small.
 """
 
 import argparse
@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 from PIL import Image
 
-from cifarbench import figures, ladder_figure, sweep_figure, table, tradeoff_figure
+from cifarbench import table
 from cifarbench.columns import (
     ACCURACY,
     ACCURACY_HIGH,
@@ -54,6 +54,7 @@ from cifarbench.config import (
 )
 from cifarbench.document import SCHEMA_VERSION, check_metrics
 from cifarbench.errors import UserError
+from cifarbench.figures import draw_figures
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURE_BYTES = 450_000  # the comparison and the ladder stay under 1 MB together
@@ -70,7 +71,7 @@ def main() -> None:
     results = [read_published(Path(path), config) for path in paths]
     run_table = table.build_table(results, baselines(config))
     replace_block(args.page, args.folder.name, markdown_table(run_table))
-    written = draw_figures(run_table, results, config, args.folder)
+    written = publish_figures(run_table, results, config, args.folder)
     print(f"wrote the {args.folder.name} table in {args.page}, and {', '.join(written)}")
 
 
@@ -185,28 +186,16 @@ def replace_block(page: Path, name: str, text: str) -> None:
     page.write_text(pattern.sub(lambda _: f"{begin}\n{text}{end}", content))
 
 
-def draw_figures(run_table, results, config, folder: Path) -> list[str]:
-    """Each figure drawn full size in a scratch folder, then scaled into the folder."""
-    rungs = {rung for ladder in (config.get("ladders") or {}).values() for rung in ladder}
-    has_ladder = bool(rungs & set(run_table[VARIANT.header]))
-    subtitle = figures.run_subtitle(run_table)
-    drawings = {
-        "optimization_techniques_comparison.png": lambda p: figures.comparison(run_table, p),
-        "accuracy_vs_time.png": lambda p: tradeoff_figure.tradeoff(run_table, p),
-    }
-    if has_ladder:
-        drawings["optimization_ladder.png"] = lambda p: ladder_figure.ladder(
-            run_table, results, config["ladders"], p
-        )
-    for sweep, cells in heatmap_sweeps(config).items():
-        drawings[f"{sweep}.png"] = lambda p, s=sweep, c=cells: sweep_figure.heatmaps(
-            s, c, results, p, subtitle
-        )
+def publish_figures(run_table, results, config, folder: Path) -> list[str]:
+    """The run's figures, drawn full size in a scratch folder as the plot rule draws them,
+    then each scaled into the folder."""
+    ladders = config.get("ladders") or {}
     with tempfile.TemporaryDirectory() as scratch:
-        for name, draw in drawings.items():
-            draw(str(Path(scratch) / name))
+        names = draw_figures(run_table, results, ladders, heatmap_sweeps(config), scratch)
+        for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shrink(Path(scratch) / name, folder / name)
-    return list(drawings)
+    return names
 
 
 def shrink(source: Path, target: Path) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from publish_results import FIGURE_BYTES
 
+from workflow_helpers import FIGURES, shipped_config
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "publish_results.py"
 PUBLISHED = sorted(p for p in (REPO / "docs" / "results").iterdir() if p.is_dir())
@@ -42,11 +44,19 @@ def test_a_published_run_renders_its_table_and_figures(run, tmp_path):
         row = next(r for r in rows if r.startswith(f"| `{document['variant']}` |"))
         assert f"{document['summary']['training_time_s']['mean']:.2f}" in row
         assert f"{document['summary']['accuracy_pct']['mean']:.2f}" in row
-    figures = list(folder.glob("*.png"))
-    assert {"optimization_techniques_comparison.png", "accuracy_vs_time.png"} <= {
-        f.name for f in figures
-    }
-    assert all(f.stat().st_size <= FIGURE_BYTES for f in figures)
+    figures = sorted(str(f.relative_to(folder)) for f in folder.rglob("*.png"))
+    assert figures == sorted([*FIGURES, *(f"sweeps/{sweep}.png" for sweep in _sweeps(run))])
+    assert all((folder / f).stat().st_size <= FIGURE_BYTES for f in figures)
+
+
+def _sweeps(run: Path) -> list[str]:
+    """The two-axis sweeps with a cell in the published run: each has its heatmap."""
+    variants = [document.stem for document in run.glob("*.json")]
+    return [
+        sweep
+        for sweep, spec in shipped_config()["sweeps"].items()
+        if len(spec["axes"]) == 2 and any(v.startswith(f"{sweep}.") for v in variants)
+    ]
 
 
 def test_a_page_without_the_runs_block_is_refused(tmp_path):

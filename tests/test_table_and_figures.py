@@ -11,11 +11,20 @@ import pytest
 import torch
 from PIL import Image
 
-from cifarbench import figures, in_process, ladder_figure, table, tradeoff_figure
+from cifarbench import (
+    comparison_figure,
+    figure_style,
+    in_process,
+    ladder_figure,
+    loss_figure,
+    table,
+    tradeoff_figure,
+)
 from cifarbench.archive import read_archive
 from cifarbench.columns import EPOCHS, VARIANT
 from cifarbench.errors import UserError
-from workflow_helpers import study_settings
+from cifarbench.figures import draw_figures
+from workflow_helpers import FIGURES, study_settings
 
 # Each variant's baseline, as the config would choose it (by the device it asks for).
 BASELINES = {"cpu": "cpu", "g-b16-w4": "g-initial", "g-skip": "g-initial", "g-lr-huge": "g-initial"}
@@ -107,21 +116,20 @@ def test_a_file_that_is_not_a_metrics_document_is_refused(tmp_path, documents):
         table.load_results([str(path)])
 
 
-def test_figures_are_drawn_with_every_kind_of_variant(csv, documents, tmp_path):
+def test_a_runs_figures_are_drawn_with_every_kind_of_variant(csv, documents, tmp_path):
+    """The one list of a run's figures: the plot rule declares the same (test_workflow.py),
+    publish_results writes the same (test_publish.py)."""
     rows, results = pd.read_csv(csv), table.load_results(documents)
-    names = ("comparison", "loss", "tradeoff", "ladder")
-    outputs = {name: tmp_path / f"{name}.png" for name in names}
-    figures.comparison(rows, str(outputs["comparison"]))
-    figures.loss_curves(results, str(outputs["loss"]))
-    tradeoff_figure.tradeoff(rows, str(outputs["tradeoff"]))
     ladders = {"cpu": ["cpu", "g-lr-huge"], "gpu": ["g-b16-w4", "g-skip"], "none": ["absent"]}
-    ladder_figure.ladder(rows, results, ladders, str(outputs["ladder"]))
-    with Image.open(outputs["comparison"]) as image:
+    sweeps = {"s": {"cpu": {"lr": 0.01, "workers": 0}, "g-b16-w4": {"lr": 0.01, "workers": 4}}}
+    drawn = draw_figures(rows, results, ladders, sweeps, tmp_path)
+    assert drawn == [*FIGURES, "sweeps/s.png"]
+    with Image.open(tmp_path / FIGURES[0]) as image:  # the study's comparison
         assert image.info["dpi"] == pytest.approx((300, 300), abs=1)
         assert image.height > image.width  # three stacked panels
-    for path in outputs.values():
-        assert path.stat().st_size > 10_000
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in outputs.values())
+    for name in drawn:
+        assert (tmp_path / name).stat().st_size > 10_000
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.png")) == sorted(drawn)
 
 
 def test_a_run_without_a_ladder_rung_still_gets_its_ladder_figure(csv, documents, tmp_path):
@@ -181,8 +189,8 @@ def test_a_ladder_rung_is_named_by_the_setting_it_turns_on():
 
 def test_labels_mark_fallback_skipped_and_diverged(csv):
     rows = pd.read_csv(csv).set_index("Optimization Technique", drop=False)
-    labels = {name: figures._label(row) for name, row in rows.iterrows()}
-    kinds = {name: figures.bar_kind(row) for name, row in rows.iterrows()}
+    labels = {name: comparison_figure._label(row) for name, row in rows.iterrows()}
+    kinds = {name: figure_style.bar_kind(row) for name, row in rows.iterrows()}
     assert labels["cpu"] == "cpu" and kinds["cpu"] == "cpu"
     assert labels["g-b16-w4"] == "g-b16-w4\n(ran on CPU)" and kinds["g-b16-w4"] == "fallback"
     assert labels["g-skip"] == "g-skip\n(skipped)" and kinds["g-skip"] == "none"
@@ -239,29 +247,30 @@ def test_a_cell_a_spreadsheet_would_run_is_made_inert(documents, tmp_path):
 def drawn(monkeypatch) -> list:
     """The figures a figure function made, kept instead of saved."""
     figures_made = []
-    monkeypatch.setattr(figures, "save", lambda figure, path: figures_made.append(figure))
+    for module in (comparison_figure, loss_figure):
+        monkeypatch.setattr(module, "save", lambda figure, path: figures_made.append(figure))
     return figures_made
 
 
 def test_every_figure_says_epochs_data_size_and_device_and_shows_chance(csv, documents, drawn):
     rows = pd.read_csv(csv)
-    figures.comparison(rows, "unused.png")
+    comparison_figure.comparison(rows, "unused.png")
     title = drawn[0].axes[0].get_title()
     assert "1 epochs, 100 training and 40 test images; ran on " in title
     accuracy_lines = [line.get_ydata()[0] for line in drawn[0].axes[1].get_lines()]
-    assert figures.CHANCE_PCT in accuracy_lines
+    assert figure_style.CHANCE_PCT in accuracy_lines
 
 
 def test_a_run_where_every_variant_was_skipped_draws_no_negative_axis(documents, drawn):
     results = table.load_results(documents)
     skipped = table.build_table([r for r in results if r["status"] == "skipped"], BASELINES)
-    figures.comparison(skipped, "unused.png")
+    comparison_figure.comparison(skipped, "unused.png")
     assert all(axis.get_ylim()[0] >= 0 for axis in drawn[0].axes[:3])
     assert "no variant finished" in drawn[0].axes[0].get_title()
 
 
 def test_a_one_epoch_loss_plot_is_centred_on_its_epoch(documents, drawn):
-    figures.loss_curves(table.load_results(documents), "unused.png", "1 epochs")
+    loss_figure.loss_curves(table.load_results(documents), "unused.png", "1 epochs")
     assert drawn[0].axes[0].get_xlim() == (0.5, 1.5)
 
 

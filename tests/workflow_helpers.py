@@ -15,6 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "envs", "profiles"]
 CONFIG_SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+# Every run's figures (cifarbench.figures.draw_figures), in its report folder; each two-axis
+# sweep in the run adds sweeps/<sweep>.png.
+FIGURES = [
+    "optimization_techniques_comparison.png",
+    "loss_curves.png",
+    "accuracy_vs_time.png",
+    "optimization_ladder.png",
+]
 
 
 def shipped_config() -> dict:

@@ -50,5 +50,7 @@ rule plot:
         ladders=config.get("ladders", {}),
         heatmap_sweeps=HEATMAP_SWEEPS,
         baselines=BASELINES,
+        # The outputs' folder: cifarbench.figures.draw_figures names the files in it.
+        folder=lambda wildcards, output: str(Path(output.comparison).parent),
     script:
         "../scripts/plot.py"

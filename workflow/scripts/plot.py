@@ -1,40 +1,29 @@
-"""Snakemake adapter: the JSONs -> the comparison, loss, trade-off, ladder and sweep figures."""
+"""Snakemake adapter: the JSONs -> the run's figures (cifarbench.figures lists them)."""
 
-from cifarbench import figures, ladder_figure, sweep_figure, tradeoff_figure
+from cifarbench.figures import draw_figures
 from cifarbench.job import run
 from cifarbench.table import build_table, load_results
 
 
 def plot(
+    *,
     metrics: list[str],
-    ladders: dict,
-    heatmap_sweeps: dict,
-    baselines: dict,
-    out: dict,
+    baselines: dict[str, str],
+    ladders: dict[str, list[str]],
+    heatmap_sweeps: dict[str, dict[str, dict]],
+    folder: str,
 ) -> None:
     results = load_results(metrics)
     table = build_table(results, baselines)  # the CSV's table, in memory
-    figures.comparison(table, out["comparison"])
-    subtitle = figures.run_subtitle(table)
-    figures.loss_curves(results, out["loss"], subtitle)
-    tradeoff_figure.tradeoff(table, out["tradeoff"])
-    ladder_figure.ladder(table, results, ladders, out["ladder"])
-    for (sweep, cells), path in zip(heatmap_sweeps.items(), out["heatmaps"], strict=True):
-        sweep_figure.heatmaps(sweep, cells, results, path, subtitle)
+    draw_figures(table, results, ladders, heatmap_sweeps, folder)
 
 
 run(
     snakemake.log[0],
     plot,
-    list(snakemake.input.metrics),
-    dict(snakemake.params.ladders),
-    dict(snakemake.params.heatmap_sweeps),
-    dict(snakemake.params.baselines),
-    {
-        "comparison": snakemake.output.comparison,
-        "loss": snakemake.output.loss,
-        "tradeoff": snakemake.output.tradeoff,
-        "ladder": snakemake.output.ladder,
-        "heatmaps": list(snakemake.output.heatmaps),
-    },
+    metrics=list(snakemake.input.metrics),
+    baselines=dict(snakemake.params.baselines),
+    ladders=dict(snakemake.params.ladders),
+    heatmap_sweeps=dict(snakemake.params.heatmap_sweeps),
+    folder=snakemake.params.folder,
 )

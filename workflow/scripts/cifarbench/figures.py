@@ -1,209 +1,43 @@
-"""The study's comparison figure, plus loss curves and the accuracy/time trade-off.
+"""A run's figures, listed once: the plot rule and benchmarks/publish_results.py both draw
+them through `draw_figures`."""
 
-Every figure marks a variant that ran on a fallback device, was skipped or diverged: such a
-variant is never drawn as if it were an ordinary result.
-"""
+from collections.abc import Callable
+from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on the machines this runs on
-
-
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
-from matplotlib.ticker import MaxNLocator
 
-from cifarbench.atomic import atomic_path
-from cifarbench.columns import (
-    ACCURACY,
-    ACCURACY_STD,
-    DEVICE_NAME,
-    DEVICE_USED,
-    EPOCHS,
-    FALLBACK,
-    MEMORY,
-    MEMORY_STD,
-    REPLICATES,
-    STATUS,
-    STUDY_ACCURACY,
-    STUDY_MACHINE,
-    STUDY_MEMORY,
-    STUDY_TIME,
-    TEST_IMAGES,
-    TIME,
-    TIME_STD,
-    TRAIN_IMAGES,
-    VARIANT,
-)
-
-DPI = 300
-PANELS = [  # (column, std column, the study's column, axis label), the study's three panels
-    (TIME.header, TIME_STD.header, STUDY_TIME.header, "Training time (s)"),
-    (ACCURACY.header, ACCURACY_STD.header, STUDY_ACCURACY.header, "Accuracy (%)"),
-    (MEMORY.header, MEMORY_STD.header, STUDY_MEMORY.header, "Memory usage (MB, mean RSS)"),
-]
-COLORS = {"cuda": "#4c72b0", "cpu": "#55a868", "fallback": "#dd8452", "none": "#bbbbbb"}
-STUDY_LABEL = f"the study, measured on {STUDY_MACHINE}"
-LEGEND = {
-    "cuda": "ran on GPU",
-    "cpu": "ran on CPU",
-    "fallback": "GPU variant, ran on CPU (no CUDA)",
-    "none": "skipped or diverged",
-}
+from cifarbench import comparison_figure, ladder_figure, loss_figure, sweep_figure, tradeoff_figure
+from cifarbench.figure_style import run_subtitle
 
 
-def bar_kind(row: pd.Series) -> str:
-    """Which colour a variant's bar gets: what it really ran on."""
-    if row[STATUS.header] != "ok":
-        return "none"
-    return "fallback" if row[FALLBACK.header] else row[DEVICE_USED.header]
+def draw_figures(
+    table: pd.DataFrame,
+    results: list[dict],
+    ladders: dict[str, list[str]],
+    heatmap_sweeps: dict[str, dict[str, dict]],
+    folder: str | Path,
+) -> list[str]:
+    """Draw every figure of a run into `folder` and return their paths under it. `table`:
+    the run's table (table.build_table); `heatmap_sweeps`: config.heatmap_sweeps."""
+    figures = _figures(table, results, ladders, heatmap_sweeps)
+    for name, draw in figures.items():
+        path = Path(folder) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draw(str(path))
+    return list(figures)
 
 
-def _label(row: pd.Series) -> str:
-    """The variant's name, with what makes its numbers different written under it."""
-    name = row[VARIANT.header]
-    if row[STATUS.header] != "ok":
-        return f"{name}\n({row['Status']})"
-    return f"{name}\n(ran on CPU)" if row[FALLBACK.header] else name
-
-
-CHANCE_PCT = 10  # ten balanced classes: what guessing scores
-
-
-def run_subtitle(table: pd.DataFrame) -> str:
-    """What every figure's numbers depend on: the epochs, the data's size, where they ran."""
-    finished = table[table[STATUS.header] == "ok"]
-    if finished.empty:
-        return "no variant finished"
-
-    def values(column) -> str:
-        counts = sorted({int(v) for v in finished[column.header].dropna()})  # floats in a CSV
-        return " or ".join(f"{v:,}" for v in counts)
-
-    devices = ", ".join(sorted(finished[DEVICE_NAME.header].dropna().unique()))
-    return (
-        f"{values(EPOCHS)} epochs, {values(TRAIN_IMAGES)} training and "
-        f"{values(TEST_IMAGES)} test images; ran on {devices}"
-    )
-
-
-def chance_line(axis: plt.Axes) -> None:
-    axis.axhline(CHANCE_PCT, color="grey", linestyle=":", linewidth=1, label="chance (10%)")
-
-
-def save(figure: plt.Figure, path: str) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
-    plt.close(figure)
-
-
-def comparison(table: pd.DataFrame, path: str) -> None:
-    """Three stacked bar panels (time, accuracy, memory) with value labels, as in the study;
-    error bars when a variant has more than one replicate."""
-    sns.set_theme(style="whitegrid", context="paper")
-    kinds = table.apply(bar_kind, axis=1)
-    labels = table.apply(_label, axis=1)
-    width = max(6.0, 0.9 * len(table) + 2)
-    figure, axes = plt.subplots(3, 1, figsize=(width, 11), sharex=True)
-    for axis, (column, std_column, study_column, axis_label) in zip(axes, PANELS, strict=True):
-        values = table[column].astype(float)
-        errors = table[std_column].where(table[REPLICATES.header] > 1).astype(float)
-        bars = axis.bar(
-            labels,
-            values.fillna(0),
-            yerr=errors.fillna(0) if errors.notna().any() else None,
-            capsize=4,
-            color=[COLORS[kind] for kind in kinds],
-            edgecolor="black",
-            linewidth=0.5,
+def _figures(table, results, ladders, heatmap_sweeps) -> dict[str, Callable[[str], None]]:
+    """Each figure's path under the report folder -> what draws it there."""
+    subtitle = run_subtitle(table)
+    figures = {
+        "optimization_techniques_comparison.png": lambda p: comparison_figure.comparison(table, p),
+        "loss_curves.png": lambda p: loss_figure.loss_curves(results, p, subtitle),
+        "accuracy_vs_time.png": lambda p: tradeoff_figure.tradeoff(table, p),
+        "optimization_ladder.png": lambda p: ladder_figure.ladder(table, results, ladders, p),
+    }
+    for sweep, cells in heatmap_sweeps.items():
+        figures[f"sweeps/{sweep}.png"] = lambda p, s=sweep, c=cells: sweep_figure.heatmaps(
+            s, c, results, p, subtitle
         )
-        axis.bar_label(
-            bars,
-            labels=[_value_text(v, s) for v, s in zip(values, table[STATUS.header], strict=True)],
-            padding=2,
-            fontsize=8,
-        )
-        _study_markers(axis, bars, table[study_column].astype(float))
-        axis.set_ylabel(axis_label)
-        axis.margins(y=0.18)
-        axis.set_ylim(bottom=0)  # all skipped: no negative axis around empty bars
-    chance_line(axes[1])
-    axes[0].set_title(f"CIFAR-10 training optimizations compared\n{run_subtitle(table)}")
-    axes[-1].tick_params(axis="x", labelrotation=30)
-    plt.setp(axes[-1].get_xticklabels(), ha="right", rotation_mode="anchor")
-    _legend(axes[0], set(kinds))
-    save(figure, path)
-
-
-def _study_markers(axis: plt.Axes, bars, study: pd.Series) -> None:
-    """The study's own number for a variant, as a marker on the right edge of its bar."""
-    right_edges = [bar.get_x() + bar.get_width() for bar in bars]
-    shown = study.notna().to_numpy()
-    if shown.any():
-        axis.scatter(
-            [x for x, s in zip(right_edges, shown, strict=True) if s],
-            study[shown],
-            marker="D",
-            s=22,
-            color="black",
-            zorder=5,
-            label=STUDY_LABEL,
-        )
-
-
-def _value_text(value: float, status: str) -> str:
-    return status if pd.isna(value) or status != "ok" else f"{value:.2f}"
-
-
-def _legend(axis: plt.Axes, kinds: set[str]) -> None:
-    """What the colours and markers mean, outside the top panel so it never hides a bar."""
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[k]) for k in COLORS if k in kinds]
-    names = [LEGEND[k] for k in COLORS if k in kinds]
-    markers, marker_names = axis.get_legend_handles_labels()
-    axis.legend(
-        [*handles, *markers[:1]],
-        [*names, *marker_names[:1]],
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        fontsize=8,
-    )
-
-
-def loss_curves(results: list[dict], path: str, subtitle: str = "") -> None:
-    """Mean training loss per epoch for every variant on one plot (first replicate).
-
-    A fallback variant is dashed; a diverged one ends in an x; skipped ones are listed."""
-    sns.set_theme(style="whitegrid", context="paper")
-    figure, axis = plt.subplots(figsize=(8, 5))
-    skipped = []
-    for result in results:
-        if not result["replicates"]:
-            skipped.append(result["variant"])
-            continue
-        epochs = result["replicates"][0]["epochs"]
-        label = result["variant"] + (" (ran on CPU)" if result["device"]["fallback"] else "")
-        style = "--" if result["device"]["fallback"] else "-"
-        if result["status"] == "diverged":
-            label += " (diverged)"
-        (line,) = axis.plot(
-            [e["epoch"] for e in epochs],
-            [e["loss"] for e in epochs],
-            style,
-            marker="o",
-            label=label,
-        )
-        if result["status"] == "diverged":
-            last = epochs[-1] if epochs else {"epoch": 0, "loss": float("nan")}
-            axis.plot([last["epoch"]], [last["loss"]], "x", color=line.get_color(), ms=12)
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    last_epoch = max((r["epochs"] for r in results if r["replicates"]), default=1)
-    axis.set_xlim(0.5, last_epoch + 0.5)  # one epoch is one point per variant, not a line
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("mean training loss")
-    title = "Training loss per epoch" + (f"\n{subtitle}" if subtitle else "")
-    if skipped:
-        title += f"\nskipped: {', '.join(skipped)}"
-    axis.set_title(title)
-    axis.legend(fontsize=7, ncol=2)
-    save(figure, path)
+    return figures

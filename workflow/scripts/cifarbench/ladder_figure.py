@@ -7,7 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from cifarbench.columns import ACCURACY, FALLBACK, STATUS, TIME, VARIANT
-from cifarbench.figures import COLORS, bar_kind, run_subtitle, save
+from cifarbench.figure_style import COLORS, bar_kind, run_subtitle, save
 from cifarbench.settings import as_written, changed_settings
 
 

@@ -8,7 +8,7 @@ import seaborn as sns
 
 from cifarbench import stats
 from cifarbench.document import replicate_values
-from cifarbench.figures import save
+from cifarbench.figure_style import save
 
 PANELS = [  # (metric, title, colour map, whether lower is better)
     ("training_time_s", "training time (s)", "viridis_r", True),

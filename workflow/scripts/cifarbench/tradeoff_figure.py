@@ -7,7 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from cifarbench.columns import ACCURACY, ACCURACY_STD, REPLICATES, STATUS, TIME, TIME_STD, VARIANT
-from cifarbench.figures import (
+from cifarbench.figure_style import (
     CHANCE_PCT,
     COLORS,
     LEGEND,

@@ -1,0 +1,111 @@
+"""The study's comparison figure: time, accuracy and memory panels with value labels, our
+numbers beside the study's own (optimization_techniques_comparison.png)."""
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from cifarbench.columns import (
+    ACCURACY,
+    ACCURACY_STD,
+    FALLBACK,
+    MEMORY,
+    MEMORY_STD,
+    REPLICATES,
+    STATUS,
+    STUDY_ACCURACY,
+    STUDY_MACHINE,
+    STUDY_MEMORY,
+    STUDY_TIME,
+    TIME,
+    TIME_STD,
+    VARIANT,
+)
+from cifarbench.figure_style import COLORS, LEGEND, bar_kind, chance_line, run_subtitle, save
+
+PANELS = [  # (column, std column, the study's column, axis label), the study's three panels
+    (TIME.header, TIME_STD.header, STUDY_TIME.header, "Training time (s)"),
+    (ACCURACY.header, ACCURACY_STD.header, STUDY_ACCURACY.header, "Accuracy (%)"),
+    (MEMORY.header, MEMORY_STD.header, STUDY_MEMORY.header, "Memory usage (MB, mean RSS)"),
+]
+STUDY_LABEL = f"the study, measured on {STUDY_MACHINE}"
+
+
+def comparison(table: pd.DataFrame, path: str) -> None:
+    """Three stacked bar panels (time, accuracy, memory) with value labels, as in the study;
+    error bars when a variant has more than one replicate."""
+    sns.set_theme(style="whitegrid", context="paper")
+    kinds = table.apply(bar_kind, axis=1)
+    labels = table.apply(_label, axis=1)
+    width = max(6.0, 0.9 * len(table) + 2)
+    figure, axes = plt.subplots(3, 1, figsize=(width, 11), sharex=True)
+    for axis, (column, std_column, study_column, axis_label) in zip(axes, PANELS, strict=True):
+        values = table[column].astype(float)
+        errors = table[std_column].where(table[REPLICATES.header] > 1).astype(float)
+        bars = axis.bar(
+            labels,
+            values.fillna(0),
+            yerr=errors.fillna(0) if errors.notna().any() else None,
+            capsize=4,
+            color=[COLORS[kind] for kind in kinds],
+            edgecolor="black",
+            linewidth=0.5,
+        )
+        axis.bar_label(
+            bars,
+            labels=[_value_text(v, s) for v, s in zip(values, table[STATUS.header], strict=True)],
+            padding=2,
+            fontsize=8,
+        )
+        _study_markers(axis, bars, table[study_column].astype(float))
+        axis.set_ylabel(axis_label)
+        axis.margins(y=0.18)
+        axis.set_ylim(bottom=0)  # all skipped: no negative axis around empty bars
+    chance_line(axes[1])
+    axes[0].set_title(f"CIFAR-10 training optimizations compared\n{run_subtitle(table)}")
+    axes[-1].tick_params(axis="x", labelrotation=30)
+    plt.setp(axes[-1].get_xticklabels(), ha="right", rotation_mode="anchor")
+    _legend(axes[0], set(kinds))
+    save(figure, path)
+
+
+def _study_markers(axis: plt.Axes, bars, study: pd.Series) -> None:
+    """The study's own number for a variant, as a marker on the right edge of its bar."""
+    right_edges = [bar.get_x() + bar.get_width() for bar in bars]
+    shown = study.notna().to_numpy()
+    if shown.any():
+        axis.scatter(
+            [x for x, s in zip(right_edges, shown, strict=True) if s],
+            study[shown],
+            marker="D",
+            s=22,
+            color="black",
+            zorder=5,
+            label=STUDY_LABEL,
+        )
+
+
+def _value_text(value: float, status: str) -> str:
+    return status if pd.isna(value) or status != "ok" else f"{value:.2f}"
+
+
+def _legend(axis: plt.Axes, kinds: set[str]) -> None:
+    """What the colours and markers mean, outside the top panel so it never hides a bar."""
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[k]) for k in COLORS if k in kinds]
+    names = [LEGEND[k] for k in COLORS if k in kinds]
+    markers, marker_names = axis.get_legend_handles_labels()
+    axis.legend(
+        [*handles, *markers[:1]],
+        [*names, *marker_names[:1]],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+    )
+
+
+def _label(row: pd.Series) -> str:
+    """The variant's name, with what makes its numbers different written under it."""
+    name = row[VARIANT.header]
+    if row[STATUS.header] != "ok":
+        return f"{name}\n({row[STATUS.header]})"
+    return f"{name}\n(ran on CPU)" if row[FALLBACK.header] else name
