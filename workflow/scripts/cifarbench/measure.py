@@ -111,8 +111,8 @@ def device_name(device: torch.device) -> str:
 
 
 # The CPU features that decide this study's speed on a CPU: the vector width of PyTorch's
-# kernels, and bf16 in hardware. Two machines named "Intel(R) Xeon(R) Processor" differ in
-# exactly these: `cpu-recipe` (bf16) took 16.5 s on one with AMX, 43.7 s on one without.
+# kernels, and bf16 in hardware. Two CPUs of one model name can differ in exactly these, and
+# whether bf16 pays depends on them (docs/benchmarks.md), so a result records them.
 SPEED_RELEVANT_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 CPUINFO = Path("/proc/cpuinfo")
 

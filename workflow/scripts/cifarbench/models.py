@@ -71,10 +71,7 @@ class ResNet(nn.Module):
     multiply-adds and 71 k parameters per image with the default widths. As in airbench,
     BatchNorm and the activation come after the pooling, where they touch a quarter of the
     values. BatchNorm is always on: the recipes need it, so `batch_norm` does not apply.
-
-    Sizing, measured on 2 cores (bf16, channels_last, batch 128, 3 epochs): widths
-    (16, 32, 64) train at about 7,000 images/s and reach 74.6%; a fourth, 128-wide stage
-    costs 30% more time per epoch, widths (24, 48, 96) 1.8 times (docs/benchmarks.md).
+    How the widths were chosen: docs/benchmarks.md.
     """
 
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64)):
