@@ -3,6 +3,8 @@ registries and the README cannot drift apart without a test failing here."""
 
 import dataclasses
 import re
+import types
+import typing
 
 import pytest
 import yaml
@@ -19,6 +21,16 @@ JSON_TYPES = {bool: "boolean", int: "integer", float: "number"}
 FIELDS = {field.name: field for field in dataclasses.fields(Settings)}
 
 
+def json_type(annotation) -> str | list[str]:
+    """The schema's type for a field's annotation: `float | None` is ["null", "number"]."""
+    if isinstance(annotation, types.UnionType):
+        return [
+            "null",
+            *(JSON_TYPES[t] for t in typing.get_args(annotation) if t is not type(None)),
+        ]
+    return JSON_TYPES[annotation]
+
+
 def test_the_schema_knows_exactly_the_settings_fields():
     assert list(SCHEMA_SETTINGS) == list(FIELDS)
     assert SCHEMA["properties"]["defaults"]["required"] == list(FIELDS)
@@ -31,7 +43,7 @@ def test_each_settings_schema_entry_matches_its_field(name):
     if choices:
         assert entry["enum"] == list(choices)
     else:
-        assert entry["type"] == JSON_TYPES[type(field.default)]
+        assert entry["type"] == json_type(field.type)
     assert field.metadata["meaning"]
 
 

@@ -22,6 +22,7 @@ FIGURES = [
     "loss_curves.png",
     "accuracy_vs_time.png",
     "optimization_ladder.png",
+    "accuracy_curves.png",
 ]
 
 

@@ -41,6 +41,11 @@ rule plot:
             caption="../report/optimization_ladder.rst",
             category="Figures",
         ),
+        curves=report(
+            f"{REPORT_DIR}/accuracy_curves.png",
+            caption="../report/accuracy_curves.rst",
+            category="Figures",
+        ),
         heatmaps=expand("{dir}/sweeps/{sweep}.png", dir=REPORT_DIR, sweep=HEATMAP_SWEEPS),
     log:
         f"{REPORT_LOGS}/plot.log",

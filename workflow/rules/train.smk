@@ -30,5 +30,7 @@ rule summarize:
         "logs/summarize/{variant}.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        targets=config.get("targets", []),
     script:
         "../scripts/summarize.py"

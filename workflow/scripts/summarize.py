@@ -8,8 +8,8 @@ from cifarbench.document import check_metrics, combine
 from cifarbench.job import run
 
 
-def summarize(*, records: list[str], metrics: str) -> None:
-    document = combine([json.loads(Path(path).read_text()) for path in records])
+def summarize(*, records: list[str], targets: list[float], metrics: str) -> None:
+    document = combine([json.loads(Path(path).read_text()) for path in records], targets)
     write_json(metrics, check_metrics(document, metrics))
 
 
@@ -17,5 +17,6 @@ run(
     snakemake.log[0],
     summarize,
     records=list(snakemake.input.records),
+    targets=list(snakemake.params.targets),
     metrics=snakemake.output.metrics,
 )

@@ -2,12 +2,14 @@
 value comes from; and the study's own numbers that sit beside ours. table.py builds the table
 from these; the figures read it through them."""
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cifarbench import stats
 from cifarbench.document import replicate_values
+from cifarbench.targets import target_key
 
 # The study's numbers, as its report gives them: variant -> (training time s, accuracy %,
 # memory MB); None where the report gives none.
@@ -109,6 +111,62 @@ STUDY_TIME = Column("Study Training Time (seconds)", _study(0), measured=True)
 STUDY_ACCURACY = Column("Study Accuracy (%)", _study(1), measured=True)
 STUDY_MEMORY = Column("Study Memory Usage (MB)", _study(2), measured=True)
 
+# The clock: the first epoch apart from the steady ones, where stop_at stopped, time to target.
+FIRST_EPOCH = Column("First Epoch Time (s)", _mean("first_epoch_time_s"), measured=True)
+STEADY_EPOCH = Column("Steady Epoch Time (s)", _mean("steady_epoch_time_s"), measured=True)
+
+
+def _first_step_excess(result: dict) -> float | None:
+    """The median over replicates of the first step's time less a steady step's."""
+    excess = [r["first_step_excess_s"] for r in result["replicates"] if r["status"] == "ok"]
+    excess = [value for value in excess if value is not None]
+    return statistics.median(excess) if excess else None
+
+
+def _stopped_at(result: dict) -> str | None:
+    """Each replicate's stopping epoch ("never": it trained every epoch); empty without
+    stop_at."""
+    if result["settings"].get("stop_at") is None:
+        return None
+    epochs = [r["stopped_at_epoch"] for r in result["replicates"]]
+    return " ".join("never" if epoch is None else str(epoch) for epoch in epochs) or None
+
+
+FIRST_STEP_EXCESS = Column("First Step Excess (s)", _first_step_excess, measured=True)
+STOPPED_AT = Column("Stopped at Epoch", _stopped_at)
+TIME_TO_PREFIX = "Time to "
+
+
+def targets_of(results: list[dict]) -> list[float]:
+    """The targets the documents give times for, in increasing order."""
+    return sorted({target for result in results for target in result["targets"]})
+
+
+def time_to_target_columns(target: float) -> tuple[Column, Column]:
+    """A target's two columns: the median time to reach it over the replicates (empty: not
+    reached, or not evaluated every epoch) and how many of them reached it."""
+    key = target_key(target)
+
+    def entry(result: dict) -> dict | None:
+        return (result["time_to_target"] or {}).get(key)
+
+    def reached(result: dict) -> str | None:
+        found = entry(result)
+        return None if found is None else f"reached {found['reached']} of {found['n']}"
+
+    return (
+        Column(f"{TIME_TO_PREFIX}{key}% (s)", lambda r: (entry(r) or {}).get("median_s"), True),
+        Column(f"{TIME_TO_PREFIX}{key}% Reached", reached),
+    )
+
+
+def table_columns(targets: list[float]) -> list["Column"]:
+    """COLUMNS with each target's two columns after `STOPPED_AT`."""
+    at = COLUMNS.index(STOPPED_AT) + 1
+    added = [column for target in targets for column in time_to_target_columns(target)]
+    return [*COLUMNS[:at], *added, *COLUMNS[at:]]
+
+
 # In the CSV's order: the study's five columns first, header text verbatim.
 COLUMNS = [
     VARIANT,
@@ -156,6 +214,10 @@ COLUMNS = [
     Column("CUDA Peak Reserved (MB)", _mean("cuda_peak_reserved_mb"), measured=True),
     Column("Throughput (images/s)", _mean("throughput_img_s"), measured=True),
     Column("Data Wait (seconds)", _mean("data_wait_s"), measured=True),
+    FIRST_EPOCH,
+    STEADY_EPOCH,
+    FIRST_STEP_EXCESS,
+    STOPPED_AT,
     Column("Job Wall Time (seconds)", lambda r: r["job"]["wall_time_s"], measured=True),
     # Start-up overhead of the (first seed's) job: from its process start to its first batch.
     Column(

@@ -53,6 +53,7 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     _check_only(config)
     for variant in all_variants(config):
         _check_combinations(variant, variant_settings(config, variant))
+        _check_stop_at(variant, variant_settings(config, variant))
     for ladder, rungs in config.get("ladders", {}).items():
         _check_ladder(config, ladder, rungs)
 
@@ -130,6 +131,15 @@ def _check_combinations(variant: str, settings: dict) -> None:
             raise UserError(
                 f"config: variants.{variant}: {key}: {value} needs {wanted} (it has {has})"
             )
+
+
+def _check_stop_at(variant: str, settings: dict) -> None:
+    """Stopping at an accuracy needs the accuracy after every epoch."""
+    if settings["stop_at"] is not None and settings["evaluate"] != "every_epoch":
+        raise UserError(
+            f"config: variants.{variant}: stop_at: {settings['stop_at']} needs evaluate: "
+            f"every_epoch (it has evaluate: {settings['evaluate']})"
+        )
 
 
 def _check_ladder(config: dict, ladder: str, rungs: list[str]) -> None:

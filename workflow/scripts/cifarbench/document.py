@@ -11,11 +11,14 @@ import yaml
 
 from cifarbench.errors import UserError
 from cifarbench.settings import Settings, settings_hash
+from cifarbench.targets import replicate_times, summarize_target, target_key
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "metrics.schema.yaml"
 # Bump with the schema on any change a reader could notice. 2: the stock-by-default settings;
-# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs).
-SCHEMA_VERSION = 3
+# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs); 4: accuracy
+# after every epoch and the training clock at each epoch's end, time to target, stop_at, the
+# first epoch and first step apart from the steady ones.
+SCHEMA_VERSION = 4
 
 # Metrics with a mean and standard deviation over the replicates that finished.
 SUMMARIZED = {
@@ -27,6 +30,8 @@ SUMMARIZED = {
     "cuda_peak_reserved_mb": lambda r: r["memory"]["cuda_peak_reserved_mb"],
     "throughput_img_s": lambda r: r["throughput_img_s"],
     "data_wait_s": lambda r: sum(epoch["data_wait_s"] for epoch in r["epochs"]),
+    "first_epoch_time_s": lambda r: r["first_epoch_time_s"],
+    "steady_epoch_time_s": lambda r: r["steady_epoch_time_s"],
 }
 
 
@@ -38,9 +43,13 @@ def metrics_document(
     reason: str | None,
     environment: dict,
     job: dict,
+    targets: list[float] = (),
 ) -> dict:
-    """The whole document for one variant, its status decided from its replicates."""
+    """The whole document for one variant, its status decided from its replicates, with each
+    replicate's time to each of `targets` where it was evaluated after every epoch."""
     status, reason = variant_status(replicates, reason)
+    per_epoch = settings.evaluate == "every_epoch"
+    replicates = [_with_times(r, targets if per_epoch else None) for r in replicates]
     return {
         "schema_version": SCHEMA_VERSION,
         "variant": variant,
@@ -51,15 +60,32 @@ def metrics_document(
         "device": device,
         "epochs": settings.epochs,
         "summary": summary_statistics(replicates),
+        "targets": list(targets),
+        # None: not evaluated after every epoch (evaluate: end), so not measured.
+        "time_to_target": _target_summary(replicates, targets) if per_epoch else None,
         "replicates": replicates,
         "environment": environment,
         "job": job,
     }
 
 
-def combine(records: list[dict]) -> dict:
+def _with_times(replicate: dict, targets: list[float] | None) -> dict:
+    times = None if targets is None else replicate_times(replicate["epochs"], targets)
+    return {**replicate, "time_to_target": times}
+
+
+def _target_summary(replicates: list[dict], targets: list[float]) -> dict:
+    finished = _finished(replicates)
+    return {
+        target_key(t): summarize_target([r["time_to_target"][target_key(t)] for r in finished])
+        for t in targets
+    }
+
+
+def combine(records: list[dict], targets: list[float] = ()) -> dict:
     """The variant's metrics document from its seeds' records (cifarbench.train.run_seed),
-    in seed order. Its environment is the first seed's; its job spans all of them."""
+    in seed order, with time to each of `targets` (the config's). Its environment is the
+    first seed's; its job spans all of them."""
     first = records[0]
     settings = Settings.from_dict(first["settings"])
     if [r["seed"] for r in records] != list(settings.seeds):
@@ -81,6 +107,7 @@ def combine(records: list[dict]) -> dict:
         first["reason"],
         first["environment"],
         job,
+        targets,
     )
 
 

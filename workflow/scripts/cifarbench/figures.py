@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from cifarbench import comparison_figure, ladder_figure, loss_figure, sweep_figure, tradeoff_figure
+from cifarbench import (
+    accuracy_curve_figure,
+    comparison_figure,
+    ladder_figure,
+    loss_figure,
+    sweep_figure,
+    tradeoff_figure,
+)
+from cifarbench.columns import targets_of
 from cifarbench.figure_style import run_subtitle
 
 
@@ -35,6 +43,9 @@ def _figures(table, results, ladders, heatmap_sweeps) -> dict[str, Callable[[str
         "loss_curves.png": lambda p: loss_figure.loss_curves(results, p, subtitle),
         "accuracy_vs_time.png": lambda p: tradeoff_figure.tradeoff(table, p),
         "optimization_ladder.png": lambda p: ladder_figure.ladder(table, results, ladders, p),
+        "accuracy_curves.png": lambda p: accuracy_curve_figure.accuracy_curves(
+            results, targets_of(results), p, subtitle
+        ),
     }
     for sweep, cells in heatmap_sweeps.items():
         figures[f"sweeps/{sweep}.png"] = lambda p, s=sweep, c=cells: sweep_figure.heatmaps(

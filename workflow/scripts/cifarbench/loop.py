@@ -1,9 +1,12 @@
 """One replicate: the study's training loop (zero_grad, forward, loss, backward, step), timed
-around the epochs as the study timed it, then accuracy on the test set."""
+around the epochs as the study timed it, and accuracy on the test set after every epoch (or
+only the last), off the clock."""
 
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -11,6 +14,7 @@ from torch import nn
 
 from cifarbench import measure
 from cifarbench.cache import Cifar
+from cifarbench.clock import TrainingClock, warmup
 from cifarbench.data import flip_and_translate, make_batches, normalize
 from cifarbench.errors import UserError
 from cifarbench.handwritten import HandwrittenNet
@@ -33,6 +37,10 @@ class EpochLog:
     data_wait_s: float  # time spent waiting for the next batch
     compute_s: float
     images: int
+    steps: int
+    clock_s: float = 0.0  # training time at the epoch's end: the epochs so far, no evaluation
+    accuracy_pct: float | None = None  # test accuracy after this epoch; None: not evaluated
+    eval_s: float | None = None  # that evaluation's time, off the clock
 
 
 def _autocast(device: torch.device, precision: str):
@@ -40,9 +48,14 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def unmarked(_part: str) -> AbstractContextManager:
+    """A step's parts go unmarked in training; the step profile marks them (step_profile.py)."""
+    return contextlib.nullcontext()
 
 
 class Trainer:
@@ -50,7 +63,7 @@ class Trainer:
 
     def __init__(self, data: Cifar, settings: Settings, device: torch.device, seed: int):
         torch.manual_seed(seed)  # as the study's script: the model's weights, then its batches
-        self.settings, self.device = settings, device
+        self.settings, self.device, self.seed = settings, device, seed
         model = make_net(settings.model, settings.batch_norm).to(device)
         if settings.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -64,6 +77,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
         self.criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
         self.first_batch_s = None  # seconds from the job's start to the first batch in hand
+        self.first_step_s = None  # the first step's time: its one-off costs included
+        self.part: Callable[[str], AbstractContextManager] = unmarked
 
     def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
         s = self.settings
@@ -81,17 +96,26 @@ class Trainer:
         return images
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        images = self.to_device(images)
-        labels = labels.to(self.device, non_blocking=self.settings.pin_memory)
-        if self.settings.augment:
-            images = flip_and_translate(images)
+        """One step, its parts named for the step profile (`self.part`)."""
+        with self.part("copy"):
+            images = self.to_device(images)
+            labels = labels.to(self.device, non_blocking=self.settings.pin_memory)
+            if self.settings.augment:
+                images = flip_and_translate(images)
         self.optimizer.zero_grad()
         if self.handwritten is not None:
-            loss = self.handwritten.loss_and_gradients(images, labels)
+            with self.part("backward"):  # its forward and backward are one call
+                loss = self.handwritten.loss_and_gradients(images, labels)
         else:
-            with _autocast(self.device, self.settings.precision):
+            with self.part("forward"), _autocast(self.device, self.settings.precision):
                 loss = self.criterion(self.step_model(images), labels)
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            with self.part("backward"):
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
+        with self.part("optimizer"):
+            self._optimizer_step()
+        return loss.detach()
+
+    def _optimizer_step(self) -> None:
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -99,7 +123,16 @@ class Trainer:
             self.optimizer.step()
         if self.scheduler:
             self.scheduler.step()
-        return loss.detach()
+
+    def first_step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The first step, timed on its own: the one-off costs (compilation, autotuning, lazy
+        initialization) land in it."""
+        synchronize(self.device)
+        start = time.perf_counter()
+        loss = self.train_step(images, labels)
+        synchronize(self.device)
+        self.first_step_s = time.perf_counter() - start
+        return loss
 
     def train_epoch(self, epoch: int, progress: Progress) -> EpochLog:
         """One pass over the training set, with the study's loss/memory line every
@@ -113,7 +146,9 @@ class Trainer:
             data_wait += time.perf_counter() - waiting
             if self.first_batch_s is None:
                 self.first_batch_s = measure.process_age_s()
-            loss = self.train_step(images, labels)
+                loss = self.first_step(images, labels)
+            else:
+                loss = self.train_step(images, labels)
             losses.add(step, loss)
             images_seen += len(labels)
             if (step + 1) % log_every == 0:
@@ -128,9 +163,10 @@ class Trainer:
             progress.update(epoch, step + 1, n_batches, loss)
             waiting = time.perf_counter()
         epoch_loss = losses.mean(0, n_batches)
-        _synchronize(self.device)
+        synchronize(self.device)
         elapsed = time.perf_counter() - start
-        return EpochLog(epoch, epoch_loss, elapsed, data_wait, elapsed - data_wait, images_seen)
+        compute = elapsed - data_wait
+        return EpochLog(epoch, epoch_loss, elapsed, data_wait, compute, images_seen, n_batches)
 
 
 @torch.no_grad()
@@ -150,49 +186,84 @@ def evaluate(trainer: Trainer, images, labels) -> float:
     return 100.0 * correct / len(labels)
 
 
-def _train_epochs(trainer: Trainer, progress: Progress, epochs: list[EpochLog]) -> None:
-    """Every epoch, each appended to `epochs` as it ends (those before a divergence stay)."""
-    for epoch in range(1, trainer.settings.epochs + 1):
+def _train_epochs(
+    trainer: Trainer, data: Cifar, progress: Progress, clock: TrainingClock, epochs: list[EpochLog]
+) -> int | None:
+    """Every epoch, each appended to `epochs` as it ends (those before a divergence stay),
+    scored on the test set off the clock when `evaluate: every_epoch`. Returns the epoch at
+    which `stop_at` stopped training, or None when it trained every epoch."""
+    settings = trainer.settings
+    for epoch in range(1, settings.epochs + 1):
         done = trainer.train_epoch(epoch, progress)
+        done.clock_s = clock.read()
+        if settings.evaluate == "every_epoch":
+            with clock.off():
+                _score(trainer, data, done)
         epochs.append(done)
         progress.epoch_done(epoch, done.loss, done.time_s, done.images)
         log.info("epoch %d: %.2f s waiting for data", epoch, done.data_wait_s)
+        if _reached(done.accuracy_pct, settings.stop_at):
+            log.info("epoch %d reached stop_at %g%%: training stops", epoch, settings.stop_at)
+            return epoch
+    return None
+
+
+def _reached(accuracy: float | None, stop_at: float | None) -> bool:
+    return stop_at is not None and accuracy is not None and accuracy >= stop_at
+
+
+def _score(trainer: Trainer, data: Cifar, epoch: EpochLog) -> None:
+    """The epoch's test accuracy and how long scoring it took."""
+    start = time.perf_counter()
+    epoch.accuracy_pct = evaluate(trainer, data.test_images, data.test_labels)
+    epoch.eval_s = time.perf_counter() - start
+    log.info("epoch %d: test accuracy %.2f%%", epoch.epoch, epoch.accuracy_pct)
 
 
 def train_replicate(
     data: Cifar, settings: Settings, device: torch.device, seed: int, label: str = ""
 ) -> dict:
-    """Train and evaluate one seed; the training time spans the epoch loop, as in the study.
-    `label` starts each epoch's console line (the variant and seed)."""
+    """Train and evaluate one seed. The training time spans the epoch loop, as in the study,
+    less the evaluations after each epoch. `label` starts each epoch's console line."""
     trainer = Trainer(data, settings, device, seed)
+    return run_training(trainer, data, label)
+
+
+def run_training(trainer: Trainer, data: Cifar, label: str = "") -> dict:
+    """Train a built Trainer for its epochs and return the replicate's record."""
+    settings, device = trainer.settings, trainer.device
     epochs: list[EpochLog] = []
-    diverged = None
+    diverged = stopped = None
     started = measure.now_iso()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     progress = Progress(settings.epochs, label=label)
     with measure.MemorySampler() as memory, progress:
-        start = time.perf_counter()
+        clock = TrainingClock()
         try:
-            _train_epochs(trainer, progress, epochs)
+            stopped = _train_epochs(trainer, data, progress, clock, epochs)
         except Diverged as error:
             log.warning("diverged: %s", error)
             diverged = {"epoch": error.epoch, "batch": error.batch}
-        _synchronize(device)
-        training_time = time.perf_counter() - start
-    accuracy = None if diverged else evaluate(trainer, data.test_images, data.test_labels)
+        synchronize(device)
+        training_time = clock.read()
+    if not diverged and settings.evaluate == "end":
+        _score(trainer, data, epochs[-1])
     images = sum(e.images for e in epochs)
+    epoch_records = [asdict(e) for e in epochs]
     return {
-        "seed": seed,
+        "seed": trainer.seed,
         "status": "diverged" if diverged else "ok",
         "diverged_at": diverged,
         "training_time_s": training_time,
-        "accuracy_pct": accuracy,
+        "accuracy_pct": None if diverged else epochs[-1].accuracy_pct,
+        "stopped_at_epoch": stopped,
         "throughput_img_s": images / training_time if training_time > 0 else None,
         "train_images": len(data.train_labels),
         "test_images": len(data.test_labels),
         "memory": {**memory.summary(), **measure.cuda_memory(device)},
-        "epochs": [asdict(e) for e in epochs],
+        "epochs": epoch_records,
+        **warmup(epoch_records, trainer.first_step_s, settings.compile),
         "first_batch_after_job_start_s": trainer.first_batch_s,
         "start": started,
         "end": measure.now_iso(),

@@ -47,6 +47,15 @@ class Settings:
     seed: int = setting(0, "torch.manual_seed before the model is built")
     replicates: int = setting(1, "seeds seed, seed+1, ...; mean and std reported")
     log_every: int = setting(2000, "mini-batches between loss/memory log lines, as the study")
+    # When the test set is scored (always off the clock) and whether training stops early.
+    evaluate: str = setting(
+        "every_epoch",
+        "test accuracy after every epoch (time to target needs it), or only at the end",
+        ("every_epoch", "end"),
+    )
+    stop_at: float | None = setting(
+        None, "stop at the end of the first epoch whose test accuracy reaches this percent"
+    )
 
     # Optimizations: each off (stock PyTorch) by default.
     loader: str = setting(

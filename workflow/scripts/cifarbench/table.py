@@ -19,8 +19,11 @@ from cifarbench.columns import (
     SPEEDUP_VS_CPU,
     TIME,
     TIME_P,
+    TIME_TO_PREFIX,
     TIME_VERDICT,
     VARIANT,
+    table_columns,
+    targets_of,
 )
 from cifarbench.document import check_metrics, replicate_values
 from cifarbench.errors import UserError
@@ -60,12 +63,14 @@ def build_table(results: list[dict], baselines: dict[str, str]) -> pd.DataFrame:
     """One row per variant, one column per `COLUMNS` entry, in order. The study's columns
     carry means over replicates; "Memory Usage (MB)" is the study's measure, main-process RSS
     averaged over training. Each row is compared with its baseline (`baselines`: each
-    variant's, as config.baselines chooses it) where that ran in this table."""
+    variant's, as config.baselines chooses it) where that ran in this table. Each target
+    accuracy the documents carry adds its time-to-target columns."""
+    columns = table_columns(targets_of(results))
     rows = [
-        {column.header: column.value(result) for column in COLUMNS if column.value}
+        {column.header: column.value(result) for column in columns if column.value}
         for result in results
     ]
-    table = pd.DataFrame(rows, columns=[column.header for column in COLUMNS])
+    table = pd.DataFrame(rows, columns=[column.header for column in columns])
     table[SPEEDUP_VS_CPU.header] = _speedup(table, pd.Series(CPU_BASELINE, index=table.index))
     chosen = [baselines[result["variant"]] for result in results]
     table[BASELINE.header] = pd.Series(chosen, index=table.index, dtype=object)
@@ -117,6 +122,7 @@ def write_csv(table: pd.DataFrame, path: str) -> None:
     """Measured columns to 2 decimals, as the study wrote them; settings as given; text that a
     spreadsheet would run as a formula made inert."""
     measured = {column.header: 2 for column in COLUMNS if column.measured}
+    measured |= {h: 2 for h in table.columns if h.startswith(TIME_TO_PREFIX) and h.endswith("(s)")}
     with atomic_path(path) as tmp:
         table.round(measured).map(_inert).to_csv(tmp, index=False)
 

@@ -9,9 +9,10 @@ import torch
 from cifarbench import measure, runtime
 from cifarbench.cache import Cifar
 from cifarbench.errors import UserError
-from cifarbench.loop import train_replicate
+from cifarbench.loop import Trainer, train_replicate
 from cifarbench.runtime import resolve_device
-from cifarbench.settings import Settings
+from cifarbench.settings import Settings, settings_hash
+from cifarbench.step_profile import profile_trainer
 from cifarbench.units import MB
 
 log = logging.getLogger("cifarbench.train")
@@ -23,12 +24,9 @@ def run_seed(
     """Train one seed of a variant (one training job) and return its record, which
     `document.combine` joins with the other seeds' into the variant's metrics document."""
     started, wall_start = measure.now_iso(), time.perf_counter()
-    if settings.allocator == "keep":
-        runtime.keep_freed_memory()
-    device, reason = resolve_device(settings.device, gpu_fallback)
+    device, reason = _set_up(settings, gpu_fallback, threads)
     replicate = None
     if device is not None:
-        torch.set_num_threads(runtime.usable_threads(threads))
         with runtime.backends(settings, device):
             replicate = _replicate(variant, data, settings, device, seed)
     return {
@@ -45,6 +43,49 @@ def run_seed(
             "wall_time_s": time.perf_counter() - wall_start,
         },
     }
+
+
+def run_profile(
+    variant: str,
+    data: Cifar,
+    settings: Settings,
+    *,
+    gpu_fallback: str,
+    threads: int,
+    warmup_steps: int,
+    steps: int,
+) -> dict:
+    """Profile `steps` training steps of a variant (its first seed) after `warmup_steps`
+    untimed ones, set up as its training job is (results/profiles/{variant}.json)."""
+    device, reason = _set_up(settings, gpu_fallback, threads)
+    profile = None
+    if device is not None:
+        log.info("variant %s: profiling %d steps on %s", variant, steps, device)
+        with runtime.backends(settings, device):
+            trainer = Trainer(data, settings, device, settings.seed)
+            profile = profile_trainer(trainer, warmup_steps, steps)
+    return {
+        "variant": variant,
+        "settings": settings.to_dict(),
+        "settings_hash": settings_hash(settings.to_dict()),
+        "device": _device_record(settings.device, device),
+        "reason": reason,
+        "warmup_steps": warmup_steps,
+        "steps": steps,
+        "profile": profile,  # None: skipped
+        "environment": {**measure.environment(), "threads_requested": threads},
+    }
+
+
+def _set_up(settings: Settings, gpu_fallback: str, threads: int):
+    """The process as a variant's settings ask: its allocator, device and threads. Returns
+    the device (None: skip the variant) and why it differs from the request."""
+    if settings.allocator == "keep":
+        runtime.keep_freed_memory()
+    device, reason = resolve_device(settings.device, gpu_fallback)
+    if device is not None:
+        torch.set_num_threads(runtime.usable_threads(threads))
+    return device, reason
 
 
 def _replicate(variant: str, data: Cifar, settings: Settings, device: torch.device, seed: int):
