@@ -12,6 +12,7 @@ that docs/ stays small.
 """
 
 import argparse
+import math
 import re
 import sys
 import tempfile
@@ -22,6 +23,7 @@ import yaml
 from PIL import Image
 
 from cifarbench import table
+from cifarbench.clock import warmup
 from cifarbench.columns import (
     ACCURACY,
     ACCURACY_HIGH,
@@ -52,7 +54,7 @@ from cifarbench.config import (
     selected_variants,
     validate_config,
 )
-from cifarbench.document import SCHEMA_VERSION, check_metrics
+from cifarbench.document import SCHEMA_VERSION, check_metrics, summary_statistics
 from cifarbench.errors import UserError
 from cifarbench.figures import draw_figures
 
@@ -103,13 +105,43 @@ def upgrade(document: dict, config: dict) -> dict:
     """A schema 2 document (trained before seeds became jobs: commit 11ca54f, the study's
     first rows) as schema 3. Version 3 adds each replicate's image counts, which prepare
     checked against the config's data sizes before any training; with one seed per job, a job's
-    wall time means the same in both."""
+    wall time means the same in both. Then a schema 3 document as schema 4 (upgrade_to_4)."""
     if document["schema_version"] == 2:
-        document["schema_version"] = SCHEMA_VERSION
+        document["schema_version"] = 3
         for replicate in document["replicates"]:
             replicate.setdefault("train_images", config["data"]["train_size"])
             replicate.setdefault("test_images", config["data"]["test_size"])
+    if document["schema_version"] == 3:
+        upgrade_to_4(document)
     return document
+
+
+def upgrade_to_4(document: dict) -> None:
+    """Schema 3 runs scored the test set once, after the last epoch, as the study did: as
+    schema 4 they are `evaluate: end` runs, so no time to target. Each epoch's clock is the sum
+    of the epochs' times so far (the loop between them, a few ms, was not recorded)."""
+    document["schema_version"] = SCHEMA_VERSION
+    document["settings"] = {**document["settings"], "evaluate": "end", "stop_at": None}
+    compiled = document["settings"]["compile"]
+    for replicate in document["replicates"]:
+        _epochs_to_4(replicate, document["settings"]["batch_size"])
+        replicate.update(warmup(replicate["epochs"], None, compiled))
+        replicate.update(stopped_at_epoch=None, time_to_target=None)
+    document["summary"] = summary_statistics(document["replicates"])
+    document.update(targets=[], time_to_target=None)
+
+
+def _epochs_to_4(replicate: dict, batch_size: int) -> None:
+    clock = 0.0
+    for epoch in replicate["epochs"]:
+        clock += epoch["time_s"]
+        last = epoch is replicate["epochs"][-1]
+        epoch.update(
+            steps=math.ceil(epoch["images"] / batch_size),
+            clock_s=clock,
+            accuracy_pct=replicate["accuracy_pct"] if last else None,
+            eval_s=None,
+        )
 
 
 def markdown_table(run_table: pd.DataFrame) -> str:

@@ -50,7 +50,16 @@ def _rules() -> dict[str, str]:
 
 def test_every_rule_that_runs_code_names_an_existing_env():
     rules = {name: body for name, body in _rules().items() if name != "all"}
-    assert set(rules) == {"download", "prepare", "train", "summarize", "aggregate", "plot"}
+    assert set(rules) == {
+        "download",
+        "prepare",
+        "train",
+        "summarize",
+        "aggregate",
+        "plot",
+        "profile_variant",
+        "profile",
+    }
     for name, body in rules.items():
         env = re.search(r'conda:\s*\n\s*"([^"]+)"', body)
         assert env, f"rule {name} names no conda env"

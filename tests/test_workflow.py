@@ -89,6 +89,20 @@ def test_csv_has_the_study_header_and_agrees_with_the_jsons(study):
     assert csv.read_text().splitlines()[0].startswith(STUDY_HEADER)
     rows = pd.read_csv(csv).set_index("Optimization Technique")
     assert list(rows.index) == VARIANTS
+    # The clock's columns, and each of the shipped config's targets (50, 60, 75).
+    for header in [
+        "First Epoch Time (s)",
+        "Steady Epoch Time (s)",
+        "First Step Excess (s)",
+        "Stopped at Epoch",
+        *(f"Time to {t}% {end}" for t in (50, 60, 75) for end in ("(s)", "Reached")),
+    ]:
+        assert header in rows.columns, header
+    assert set(rows["Time to 50% Reached"]) <= {
+        "reached 0 of 2",
+        "reached 1 of 2",
+        "reached 2 of 2",
+    }
     for variant in VARIANTS:
         summary = load(study, variant)["summary"]
         row = rows.loc[variant]

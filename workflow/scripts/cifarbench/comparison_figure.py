@@ -19,6 +19,7 @@ from cifarbench.columns import (
     STUDY_TIME,
     TIME,
     TIME_STD,
+    TIME_TO_PREFIX,
     VARIANT,
 )
 from cifarbench.figure_style import COLORS, LEGEND, bar_kind, chance_line, run_subtitle, save
@@ -33,13 +34,16 @@ STUDY_LABEL = f"the study, measured on {STUDY_MACHINE}"
 
 def comparison(table: pd.DataFrame, path: str) -> None:
     """Three stacked bar panels (time, accuracy, memory) with value labels, as in the study;
-    error bars when a variant has more than one replicate."""
+    error bars when a variant has more than one replicate. Where the table has targets, a
+    fourth panel gives each variant's time to each target."""
     sns.set_theme(style="whitegrid", context="paper")
     kinds = table.apply(bar_kind, axis=1)
     labels = table.apply(_label, axis=1)
     width = max(6.0, 0.9 * len(table) + 2)
-    figure, axes = plt.subplots(3, 1, figsize=(width, 11), sharex=True)
-    for axis, (column, std_column, study_column, axis_label) in zip(axes, PANELS, strict=True):
+    targets = _target_headers(table)
+    rows = len(PANELS) + bool(targets)
+    figure, axes = plt.subplots(rows, 1, figsize=(width, 11 * rows / 3), sharex=True)
+    for axis, (column, std_column, study_column, axis_label) in zip(axes, PANELS, strict=False):
         values = table[column].astype(float)
         errors = table[std_column].where(table[REPLICATES.header] > 1).astype(float)
         bars = axis.bar(
@@ -61,12 +65,35 @@ def comparison(table: pd.DataFrame, path: str) -> None:
         axis.set_ylabel(axis_label)
         axis.margins(y=0.18)
         axis.set_ylim(bottom=0)  # all skipped: no negative axis around empty bars
+    if targets:
+        _targets_panel(axes[-1], table, targets)
     chance_line(axes[1])
     axes[0].set_title(f"CIFAR-10 training optimizations compared\n{run_subtitle(table)}")
     axes[-1].tick_params(axis="x", labelrotation=30)
     plt.setp(axes[-1].get_xticklabels(), ha="right", rotation_mode="anchor")
     _legend(axes[0], set(kinds))
     save(figure, path)
+
+
+def _target_headers(table: pd.DataFrame) -> list[str]:
+    """The time-to-target columns, where some variant reached its target."""
+    headers = [h for h in table.columns if h.startswith(TIME_TO_PREFIX) and h.endswith("(s)")]
+    return headers if table[headers].notna().any().any() else []
+
+
+def _targets_panel(axis: plt.Axes, table: pd.DataFrame, headers: list[str]) -> None:
+    """One bar per target beside each other for each variant; "not reached" where none."""
+    width = 0.8 / len(headers)
+    for k, header in enumerate(headers):
+        values = table[header].astype(float)
+        positions = [i - 0.4 + width * (k + 0.5) for i in range(len(table))]
+        name = header.removeprefix(TIME_TO_PREFIX).removesuffix(" (s)")
+        bars = axis.bar(positions, values.fillna(0), width, label=f"to {name}", edgecolor="black")
+        texts = ["not reached" if pd.isna(v) else f"{v:.1f}" for v in values]
+        axis.bar_label(bars, labels=texts, padding=2, fontsize=6, rotation=90)
+    axis.set_ylabel("Time to target (s)")
+    axis.margins(y=0.3)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
 
 
 def _study_markers(axis: plt.Axes, bars, study: pd.Series) -> None:
