@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from cifarbench.accuracy_curve_figure import accuracy_points
 from cifarbench.clock import warmup
 from cifarbench.columns import table_columns, time_to_target_columns
 from cifarbench.targets import replicate_times, summarize_target, time_to_target
@@ -106,3 +107,19 @@ def test_a_one_epoch_run_has_no_steady_epoch_and_reads_its_steady_step_from_the_
     assert split["steady_epoch_time_s"] is None
     assert split["first_step_excess_s"] == pytest.approx(1.8 - (9 - 1.8) / 9)
     assert math.isclose(split["first_epoch_time_s"], 10.0)
+
+
+def test_the_accuracy_curve_goes_through_each_epochs_medians_over_replicates():
+    def replicate(accuracies, epoch_s, status="ok"):
+        return {"status": status, "epochs": epochs(accuracies, epoch_s)}
+
+    result = {
+        "replicates": [
+            replicate([40, 50], 10),
+            replicate([44, 56], 12),
+            replicate([48, 60], 20),
+            replicate([99, 99], 1, status="diverged"),  # not a finished replicate
+        ]
+    }
+    assert accuracy_points(result) == [(12.0, 44), (24.0, 56)]
+    assert accuracy_points({"replicates": [replicate([None, 70], 10)]}) == [(20.0, 70)]
