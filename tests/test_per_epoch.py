@@ -3,10 +3,13 @@ training at the first epoch that reaches it."""
 
 import time
 
+import pandas as pd
 import pytest
 import torch
 
-from cifarbench import loop
+from cifarbench import in_process, loop, table
+from cifarbench.document import check_metrics
+from cifarbench.figures import draw_figures
 from cifarbench.loop import Trainer, run_training, train_replicate
 from cifarbench.settings import Settings
 from workflow_helpers import study_settings
@@ -76,3 +79,32 @@ def test_stop_at_ends_training_at_the_first_epoch_that_reaches_it(learnable):
     never = train_replicate(learnable, Settings(**{**s, "stop_at": 100.0}), CPU, seed=0)
     if max(accuracies) < 100:
         assert never["stopped_at_epoch"] is None and len(never["epochs"]) == 6
+
+
+def test_a_variants_document_gives_time_to_target_and_its_figures_draw_it(learnable, tmp_path):
+    s = study_settings(loader="tensor", batch_size=16, lr=0.01, epochs=3, replicates=2)
+    document = in_process.run_variant("cpu", learnable, s, "cpu", 1, targets=[5, 100])
+    check_metrics(document, "run_variant")
+    assert document["targets"] == [5, 100]
+    five, hundred = document["time_to_target"]["5"], document["time_to_target"]["100"]
+    assert five["reached"] == 2 and five["median_s"] > 0  # chance is 10%: epoch 1 reaches 5%
+    first_epochs = [r["epochs"][0]["clock_s"] for r in document["replicates"]]
+    assert five["median_s"] == pytest.approx(sum(first_epochs) / 2)
+    # Not reached by both: the median counts the other as infinitely slow, so it is none.
+    assert (hundred["median_s"] is None) == (hundred["reached"] < 2)
+    rows = table.build_table([document], {"cpu": "cpu"})
+    assert rows.loc[0, "Time to 5% Reached"] == "reached 2 of 2"
+    drawn = draw_figures(rows, [document], {}, {}, tmp_path)
+    assert "accuracy_curves.png" in drawn
+    assert all((tmp_path / name).stat().st_size > 0 for name in drawn)
+
+
+def test_evaluating_only_at_the_end_gives_no_time_to_target(learnable):
+    s = study_settings(loader="tensor", batch_size=50, epochs=1, evaluate="end")
+    document = in_process.run_variant("cpu", learnable, s, "cpu", 1, targets=[5])
+    check_metrics(document, "run_variant")
+    assert document["time_to_target"] is None
+    assert document["replicates"][0]["time_to_target"] is None
+    assert document["replicates"][0]["accuracy_pct"] is not None
+    row = table.build_table([document], {"cpu": "cpu"}).loc[0]
+    assert pd.isna(row["Time to 5% (s)"]) and pd.isna(row["Time to 5% Reached"])

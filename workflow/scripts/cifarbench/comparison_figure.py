@@ -39,10 +39,8 @@ def comparison(table: pd.DataFrame, path: str) -> None:
     sns.set_theme(style="whitegrid", context="paper")
     kinds = table.apply(bar_kind, axis=1)
     labels = table.apply(_label, axis=1)
-    width = max(6.0, 0.9 * len(table) + 2)
     targets = _target_headers(table)
-    rows = len(PANELS) + bool(targets)
-    figure, axes = plt.subplots(rows, 1, figsize=(width, 11 * rows / 3), sharex=True)
+    figure, axes = _panels(len(table), len(PANELS) + bool(targets))
     for axis, (column, std_column, study_column, axis_label) in zip(axes, PANELS, strict=False):
         values = table[column].astype(float)
         errors = table[std_column].where(table[REPLICATES.header] > 1).astype(float)
@@ -73,6 +71,12 @@ def comparison(table: pd.DataFrame, path: str) -> None:
     plt.setp(axes[-1].get_xticklabels(), ha="right", rotation_mode="anchor")
     _legend(axes[0], set(kinds))
     save(figure, path)
+
+
+def _panels(variants: int, rows: int) -> tuple[plt.Figure, list[plt.Axes]]:
+    """Stacked panels sharing the variants' axis, each as tall as the study's three."""
+    width = max(6.0, 0.9 * variants + 2)
+    return plt.subplots(rows, 1, figsize=(width, 11 * rows / 3), sharex=True)
 
 
 def _target_headers(table: pd.DataFrame) -> list[str]:
