@@ -44,6 +44,7 @@ from cifarbench.columns import (
     TIME_HIGH,
     TIME_LOW,
     TIME_P,
+    TIME_TO_PREFIX,
     TIME_VERDICT,
     VARIANT,
 )
@@ -148,6 +149,7 @@ def markdown_table(run_table: pd.DataFrame) -> str:
     """Our numbers beside the study's; with replicates, the statistics against the baseline."""
     with_replicates = (run_table[REPLICATES.header] > 1).any()
     columns = _statistics_columns() if with_replicates else _study_columns()
+    columns += _time_to_target_columns(run_table)
     lines = [
         "| " + " | ".join(title for title, _ in columns) + " |",
         "|" + "---|" * len(columns),
@@ -181,6 +183,35 @@ def _statistics_columns() -> list:
         ("accuracy vs baseline (p)", _verdict(ACCURACY_VERDICT, ACCURACY_P)),
         ("noisy", lambda r: "yes" if r[NOISY.header] else ""),
     ]
+
+
+def _time_to_target_columns(run_table: pd.DataFrame) -> list:
+    """Each target some row has a time for (schema 4 runs): its median time, or "not
+    reached" with how many replicates did."""
+    targets = targets_of_table(run_table)
+    return [(f"time to {t}% (s)", _time_to(t)) for t in targets]
+
+
+def targets_of_table(run_table: pd.DataFrame) -> list[str]:
+    heads = [h for h in run_table.columns if h.startswith(TIME_TO_PREFIX) and h.endswith("(s)")]
+    return [h.removeprefix(TIME_TO_PREFIX).removesuffix("% (s)") for h in heads]
+
+
+def _time_to(target: str):
+    def cell(row: pd.Series) -> str:
+        time, reached = (
+            row[f"{TIME_TO_PREFIX}{target}% (s)"],
+            row[f"{TIME_TO_PREFIX}{target}% Reached"],
+        )
+        if reached is None or pd.isna(reached):
+            return ""
+        return (
+            f"{time:.1f} ({reached})"
+            if time is not None and pd.notna(time)
+            else reached.replace("reached", "not reached:", 1)
+        )
+
+    return cell
 
 
 def _ran_on(row: pd.Series) -> str:

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from publish_results import FIGURE_BYTES
+from publish_results import FIGURE_BYTES, _time_to_target_columns
 
 from workflow_helpers import FIGURES, shipped_config
 
@@ -82,3 +83,16 @@ def test_a_metrics_file_named_for_another_variant_is_refused_in_one_line(tmp_pat
     assert done.stderr.strip().splitlines() == [
         f"{folder / 'cpu.json'}: holds variant 'cpu-fast', not 'cpu'"
     ]
+
+
+def test_a_published_table_gives_time_to_each_target_or_says_not_reached():
+    run_table = pd.DataFrame(
+        {
+            "Time to 50% (s)": [12.345, None, None],
+            "Time to 50% Reached": ["reached 2 of 2", "reached 1 of 2", None],
+        }
+    )
+    [(title, cell)] = _time_to_target_columns(run_table)
+    assert title == "time to 50% (s)"
+    cells = [cell(row) for _, row in run_table.iterrows()]
+    assert cells == ["12.3 (reached 2 of 2)", "not reached: 1 of 2", ""]
