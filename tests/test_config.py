@@ -139,3 +139,24 @@ def test_validation_does_not_change_the_config(config):
     before = copy.deepcopy(config)
     validate_config(config, SCHEMA)
     assert config == before
+
+
+def test_stop_at_without_per_epoch_accuracy_is_rejected(config):
+    config["variants"]["quick"] = {"stop_at": 60, "evaluate": "end"}
+    message = "variants.quick: stop_at: 60 needs evaluate: every_epoch (it has evaluate: end)"
+    with pytest.raises(UserError, match=re.escape(message)):
+        validate_config(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("targets", [50, 150], "targets.1: 150 is greater than the maximum of 100"),
+        ("targets", [0], "targets.0: 0 is less than or equal to the minimum of 0"),
+        ("profile", {"warmup_steps": 2}, "profile: 'steps' is a required property"),
+    ],
+)
+def test_bad_targets_or_profile_settings_are_rejected(config, key, value, message):
+    config[key] = value
+    with pytest.raises(UserError, match=re.escape(message)):
+        validate_config(config, SCHEMA)
