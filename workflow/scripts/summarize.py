@@ -9,9 +9,15 @@ from cifarbench.document import combine
 from cifarbench.script import run
 
 
-def summarize(records: list[str], metrics: str) -> None:
-    document = combine([json.loads(Path(path).read_text()) for path in records])
+def summarize(records: list[str], machine: str | None, metrics: str) -> None:
+    document = combine([json.loads(Path(path).read_text()) for path in records], machine)
     write_json(metrics, check_metrics(document, metrics))
 
 
-run(snakemake.log[0], summarize, list(snakemake.input.records), snakemake.output.metrics)
+run(
+    snakemake.log[0],
+    summarize,
+    list(snakemake.input.records),
+    snakemake.params.machine,
+    snakemake.output.metrics,
+)
