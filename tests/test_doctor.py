@@ -1,5 +1,6 @@
-"""`cifarbench doctor`: each known failure diagnosed from faked probes, with its fix; the probes
-on a faked system tree; a GPU variant's fallback reason naming the same cause; the command."""
+"""`cifarbench doctor`: each known CUDA failure (cifarbench.cuda_causes) diagnosed from faked
+probes, with its fix; the probes on a faked system tree; a GPU variant's fallback reason
+naming the same cause; the disk and data checks; the command."""
 
 import dataclasses
 import os
@@ -11,9 +12,9 @@ import pytest
 import torch
 import yaml
 
-from cifarbench import cli, doctor, table, train
+from cifarbench import cli, cuda_causes, doctor, table, train
 from cifarbench.atomic import FREE_MARGIN_BYTES
-from cifarbench.doctor import CudaProbes
+from cifarbench.cuda_causes import CudaProbes
 from cifarbench.runtime import resolve_device
 from workflow_helpers import REPO, study_settings
 
@@ -84,13 +85,13 @@ def broken(changes: dict) -> CudaProbes:
 @pytest.mark.parametrize("failure", BROKEN)
 def test_each_known_failure_is_named_alone_with_its_fix(failure):
     changes, cause, fix = BROKEN[failure]
-    [(named, told)] = doctor.causes(broken(changes))
+    [(named, told)] = cuda_causes.causes(broken(changes))
     assert named == cause and fix in told
 
 
 def test_every_cause_that_applies_is_listed_the_likeliest_first():
     both = broken({"torch_version": "2.4.0+cpu", "torch_cuda": None, "visible_devices": ""})
-    assert [cause for cause, _ in doctor.causes(both)] == [
+    assert [cause for cause, _ in cuda_causes.causes(both)] == [
         "PyTorch 2.4.0+cpu is a CPU-only build, but this machine has an NVIDIA GPU",
         "CUDA_VISIBLE_DEVICES='' hides every GPU from PyTorch",
     ]
@@ -110,7 +111,7 @@ def test_every_cause_that_applies_is_listed_the_likeliest_first():
     ],
 )
 def test_cuda_visible_devices_hides_the_gpus_from_its_first_bad_entry(visible, gpus, hides):
-    assert doctor.hides_every_gpu(visible, gpus) is hides
+    assert cuda_causes.hides_every_gpu(visible, gpus) is hides
 
 
 @pytest.mark.parametrize(
@@ -151,15 +152,15 @@ def test_the_probes_read_the_system_tree(tmp_path, monkeypatch):
     (tmp_path / "dev/nvidiactl").touch()
     (tmp_path / "proc/sys/kernel").mkdir(parents=True)
     (tmp_path / "proc/sys/kernel/osrelease").write_text("5.15.153.1-microsoft-standard-WSL2\n")
-    (tmp_path / doctor.WSL_LIBCUDA).parent.mkdir(parents=True)
-    (tmp_path / doctor.WSL_LIBCUDA).touch()
+    (tmp_path / cuda_causes.WSL_LIBCUDA).parent.mkdir(parents=True)
+    (tmp_path / cuda_causes.WSL_LIBCUDA).touch()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    probes = doctor.probe_cuda(tmp_path, {"CUDA_VISIBLE_DEVICES": "-1"})
+    probes = cuda_causes.probe_cuda(tmp_path, {"CUDA_VISIBLE_DEVICES": "-1"})
     assert (probes.pci_gpus, probes.driver_loaded, probes.device_nodes) == (1, True, False)
     assert (probes.wsl2, probes.wsl_driver_libs) == (True, True)
     assert (probes.visible_devices, probes.cuda_available) == ("-1", False)
     assert (probes.torch_cuda, probes.torch_version) == (torch.version.cuda, torch.__version__)
-    empty = doctor.probe_cuda(tmp_path / "empty", {})
+    empty = cuda_causes.probe_cuda(tmp_path / "empty", {})
     assert (empty.pci_gpus, empty.driver_loaded, empty.wsl2, empty.visible_devices) == (
         0,
         False,
@@ -171,7 +172,7 @@ def test_the_probes_read_the_system_tree(tmp_path, monkeypatch):
 def test_a_gpu_variants_fallback_reason_names_the_doctors_cause(learnable, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cpu_only = broken(BROKEN["a CPU-only build on a GPU machine"][0])
-    monkeypatch.setattr(doctor, "probe_cuda", lambda: cpu_only)
+    monkeypatch.setattr(cuda_causes, "probe_cuda", lambda: cpu_only)
     cause = "PyTorch 2.4.0+cpu is a CPU-only build, but this machine has an NVIDIA GPU"
     assert resolve_device("cuda", "cpu") == (
         torch.device("cpu"),
@@ -234,7 +235,7 @@ def workflow_folder(tmp_path, monkeypatch) -> Path:
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.chdir(tmp_path)
     no_gpu = broken(BROKEN["no GPU at all"][0])
-    monkeypatch.setattr(doctor, "probe_cuda", lambda: no_gpu)
+    monkeypatch.setattr(cuda_causes, "probe_cuda", lambda: no_gpu)
     return tmp_path
 
 
@@ -260,9 +261,12 @@ def test_doctor_fails_where_the_study_cannot_run(workflow_folder, capsys):
     assert out.rstrip().endswith("the study cannot run here yet")
 
 
-def test_a_missing_config_file_is_one_line(workflow_folder, capsys):
+def test_a_missing_or_broken_config_is_one_line(workflow_folder, capsys):
     assert doctor.main(["--configfile", "absent.yaml"]) == 1
     assert capsys.readouterr().err.startswith("cifarbench error: absent.yaml: cannot read")
+    (workflow_folder / "typo.yaml").write_text("gpu_fallback: cpu-please\n")
+    assert doctor.main(["--configfile", "typo.yaml"]) == 1
+    assert capsys.readouterr().err.startswith("cifarbench error: config: gpu_fallback: ")
 
 
 def test_the_doctor_runs_as_a_module_outside_the_workflow(tmp_path):

@@ -69,7 +69,9 @@ def _kind(row: pd.Series) -> str | None:
 def _value_text(value: float, row: pd.Series) -> str:
     if pd.isna(row[STATUS.header]):
         return "not run"
-    return row[STATUS.header] if row[STATUS.header] != "ok" else f"{value:.1f}"
+    if row[STATUS.header] != "ok":
+        return row[STATUS.header]
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
 def _devices(rows: pd.DataFrame, labels: list[str]) -> str:

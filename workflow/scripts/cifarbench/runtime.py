@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
-from cifarbench import doctor
+from cifarbench import cuda_causes
 from cifarbench.errors import UserError
 from cifarbench.settings import Settings
 
@@ -23,7 +23,7 @@ def resolve_device(requested: str, gpu_fallback: str) -> tuple[torch.device | No
     """The device a variant runs on and why it differs from the request (None: skip it)."""
     if requested == "cpu" or torch.cuda.is_available():
         return torch.device(requested), None
-    missing = doctor.why_no_cuda()  # the cause, as `cifarbench doctor` names it
+    missing = cuda_causes.why_no_cuda()  # the cause, as `cifarbench doctor` names it
     if gpu_fallback == "cpu":
         return torch.device("cpu"), f"{missing}; ran on the CPU (gpu_fallback: cpu)"
     if gpu_fallback == "skip":
