@@ -100,16 +100,56 @@ def read_published(path: Path, config: dict) -> dict:
 
 
 def upgrade(document: dict, config: dict) -> dict:
-    """A schema 2 document (trained before seeds became jobs: commit 11ca54f, the study's
-    first rows) as schema 3. Version 3 adds each replicate's image counts, which prepare
-    checked against the config's data sizes before any training; with one seed per job, a job's
-    wall time means the same in both."""
+    """An older document as the current schema. A schema 2 document (trained before seeds
+    became jobs: commit 11ca54f, the study's first rows) as schema 3: version 3 adds each
+    replicate's image counts, which prepare checked against the config's data sizes before any
+    training; with one seed per job, a job's wall time means the same in both. Then schema 3
+    as schema 4, which adds the machine's fingerprint and the energy: what schema 3 recorded of
+    the machine, the rest (and the energy) unknown."""
     if document["schema_version"] == 2:
-        document["schema_version"] = SCHEMA_VERSION
+        document["schema_version"] = 3
         for replicate in document["replicates"]:
             replicate.setdefault("train_images", config["data"]["train_size"])
             replicate.setdefault("test_images", config["data"]["test_size"])
+    if document["schema_version"] == 3:
+        document["schema_version"] = SCHEMA_VERSION
+        document["environment"]["machine"] = _schema_3_machine(document["environment"])
+        unmeasured = "not measured: trained before schema 4 recorded energy"
+        for replicate in document["replicates"]:
+            replicate["energy"] = dict.fromkeys(["joules", "per_image_mj", "source"]) | {
+                "reason": unmeasured
+            }
+        for metric in ("energy_j", "energy_per_image_mj"):
+            document["summary"][metric] = {"mean": None, "std": None}
     return document
+
+
+def _schema_3_machine(environment: dict) -> dict:
+    """The fingerprint's parts that schema 3 recorded (no id: not all its hardware is known)."""
+    return {
+        "name": environment["host"],
+        "id": None,
+        "host": environment["host"],
+        "cpu": {
+            "model": environment["cpu_model"],
+            "flags": environment.get("cpu_flags", []),
+            "logical_cpus": environment["cpu_count"],
+            "affinity_cpus": environment.get("cpu_affinity"),
+            "cgroup_quota_cpus": None,
+            "usable_cores": None,
+            "governor": None,
+        },
+        "memory_gb": None,
+        "os": dict.fromkeys(["name", "kernel", "container", "wsl2"]),
+        "python": environment["python"],
+        "pytorch": {
+            "version": environment["torch"],
+            "cuda": environment["cuda"],
+            "cudnn": environment["cudnn"],
+        },
+        "gpus": [],
+        "nvidia_driver": dict.fromkeys(["version", "cuda"]),
+    }
 
 
 def markdown_table(run_table: pd.DataFrame) -> str:

@@ -50,7 +50,15 @@ def _rules() -> dict[str, str]:
 
 def test_every_rule_that_runs_code_names_an_existing_env():
     rules = {name: body for name, body in _rules().items() if name != "all"}
-    assert set(rules) == {"download", "prepare", "train", "summarize", "aggregate", "plot"}
+    assert set(rules) == {
+        "download",
+        "prepare",
+        "train",
+        "summarize",
+        "aggregate",
+        "plot",
+        "compare",
+    }
     for name, body in rules.items():
         env = re.search(r'conda:\s*\n\s*"([^"]+)"', body)
         assert env, f"rule {name} names no conda env"
@@ -74,7 +82,7 @@ def test_training_env_pins_the_studys_cuda_11_8_build():
     assert pins["torchvision"] == "=0.19.0"
     assert pins["pytorch-cuda"] == "=11.8"
     assert pins["mkl"] == "<2024.1"  # PyTorch 2.4's conda build fails to import with newer MKL
-    for name in ("psutil", "numpy"):
+    for name in ("psutil", "numpy", "nvidia-ml-py"):
         assert name in pins
 
 

@@ -37,6 +37,7 @@ STUDY_CONFIG = (
     "replicates=2",
     f"only={','.join(VARIANTS[:4])},tiny",
     "tag=study",
+    "machine=lab",
 )
 STUDY_HEADER = (
     "Optimization Technique,Training Time (seconds),Accuracy (%),Memory Usage (MB),Epochs"
@@ -123,6 +124,22 @@ def test_gpu_variant_on_a_machine_without_cuda_is_labelled_as_run_on_the_cpu(stu
         .loc["g-b16-w4"]
     )
     assert (row["Device Used"], bool(row["Fallback"])) == ("cpu", True)
+
+
+def test_every_result_names_its_machine_and_its_energy_or_why_not(study):
+    rows = pd.read_csv(study / REPORT / "training_data.csv").set_index("Optimization Technique")
+    for variant in VARIANTS:
+        document, row = load(study, variant), rows.loc[variant]
+        machine = document["environment"]["machine"]
+        assert machine["name"] == row["Machine"] == "lab"  # --config machine=lab
+        assert row["Machine ID"] == machine["id"] and machine["cpu"]["usable_cores"] >= 1
+        energies = [replicate["energy"] for replicate in document["replicates"]]
+        measured = [energy["joules"] for energy in energies if energy["joules"] is not None]
+        if measured:
+            assert row["Energy (J)"] == pytest.approx(sum(measured) / len(measured), abs=0.006)
+        else:  # no counter here: an empty cell and the reason, never 0
+            assert pd.isna(row["Energy (J)"]) and pd.isna(row["Energy per Image (mJ)"])
+            assert all(energy["reason"] for energy in energies)
 
 
 def test_cpu_training_jobs_never_overlap_in_time(study):

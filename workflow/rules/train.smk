@@ -30,5 +30,8 @@ rule summarize:
         "logs/summarize/{variant}.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        # A name for the machine in the results: renaming it rewrites them, never retrains.
+        machine=config.get("machine"),
     script:
         "../scripts/summarize.py"

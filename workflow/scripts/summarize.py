@@ -8,8 +8,8 @@ from cifarbench.document import check_metrics, combine
 from cifarbench.job import run
 
 
-def summarize(*, records: list[str], metrics: str) -> None:
-    document = combine([json.loads(Path(path).read_text()) for path in records])
+def summarize(*, records: list[str], machine: str | None, metrics: str) -> None:
+    document = combine([json.loads(Path(path).read_text()) for path in records], machine)
     write_json(metrics, check_metrics(document, metrics))
 
 
@@ -17,5 +17,6 @@ run(
     snakemake.log[0],
     summarize,
     records=list(snakemake.input.records),
+    machine=snakemake.params.machine,
     metrics=snakemake.output.metrics,
 )

@@ -86,6 +86,11 @@ EPOCHS = Column("Epochs", lambda r: r["epochs"])
 TRAIN_IMAGES = Column("Train Images", _first_replicate("train_images"))
 TEST_IMAGES = Column("Test Images", _first_replicate("test_images"))
 DEVICE_NAME = Column("Device Name", lambda r: r["device"]["name"])
+MACHINE = Column("Machine", lambda r: r["environment"]["machine"]["name"])
+MACHINE_ID = Column("Machine ID", lambda r: r["environment"]["machine"]["id"])
+SETTINGS_HASH = Column("Settings Hash", lambda r: r["settings_hash"])
+ENERGY = Column("Energy (J)", _mean("energy_j"), measured=True)
+ENERGY_PER_IMAGE = Column("Energy per Image (mJ)", _mean("energy_per_image_mj"), measured=True)
 STATUS = Column("Status", lambda r: r["status"])
 DEVICE_USED = Column("Device Used", lambda r: r["device"]["used"] or "none")
 FALLBACK = Column("Fallback", lambda r: r["device"]["fallback"])
@@ -121,6 +126,8 @@ COLUMNS = [
     DEVICE_USED,
     DEVICE_NAME,
     FALLBACK,
+    MACHINE,
+    MACHINE_ID,
     Column("Model", _setting("model")),
     Column("Batch Size", _setting("batch_size")),
     Column("Workers", _workers),
@@ -155,6 +162,8 @@ COLUMNS = [
     Column("CUDA Peak Allocated (MB)", _mean("cuda_peak_allocated_mb"), measured=True),
     Column("CUDA Peak Reserved (MB)", _mean("cuda_peak_reserved_mb"), measured=True),
     Column("Throughput (images/s)", _mean("throughput_img_s"), measured=True),
+    ENERGY,
+    ENERGY_PER_IMAGE,
     Column("Data Wait (seconds)", _mean("data_wait_s"), measured=True),
     Column("Job Wall Time (seconds)", lambda r: r["job"]["wall_time_s"], measured=True),
     # Start-up overhead of the (first seed's) job: from its process start to its first batch.
@@ -165,5 +174,5 @@ COLUMNS = [
     ),
     Column("Torch Threads", lambda r: r["environment"]["torch_threads"]),
     Column("Reason", lambda r: r["reason"]),
-    Column("Settings Hash", lambda r: r["settings_hash"]),
+    SETTINGS_HASH,
 ]

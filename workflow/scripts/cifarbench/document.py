@@ -14,8 +14,9 @@ from cifarbench.settings import Settings, settings_hash
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "metrics.schema.yaml"
 # Bump with the schema on any change a reader could notice. 2: the stock-by-default settings;
-# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs).
-SCHEMA_VERSION = 3
+# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs); 4: the machine's
+# fingerprint (environment.machine) and each replicate's energy.
+SCHEMA_VERSION = 4
 
 # Metrics with a mean and standard deviation over the replicates that finished.
 SUMMARIZED = {
@@ -27,6 +28,8 @@ SUMMARIZED = {
     "cuda_peak_reserved_mb": lambda r: r["memory"]["cuda_peak_reserved_mb"],
     "throughput_img_s": lambda r: r["throughput_img_s"],
     "data_wait_s": lambda r: sum(epoch["data_wait_s"] for epoch in r["epochs"]),
+    "energy_j": lambda r: r["energy"]["joules"],
+    "energy_per_image_mj": lambda r: r["energy"]["per_image_mj"],
 }
 
 
@@ -57,9 +60,10 @@ def metrics_document(
     }
 
 
-def combine(records: list[dict]) -> dict:
+def combine(records: list[dict], machine: str | None = None) -> dict:
     """The variant's metrics document from its seeds' records (cifarbench.train.run_seed),
-    in seed order. Its environment is the first seed's; its job spans all of them."""
+    in seed order. Its environment is the first seed's, its machine named `machine` (the
+    config's `machine:`; None keeps the host's name); its job spans all of them."""
     first = records[0]
     settings = Settings.from_dict(first["settings"])
     if [r["seed"] for r in records] != list(settings.seeds):
@@ -73,13 +77,19 @@ def combine(records: list[dict]) -> dict:
         "wall_time_s": sum(r["job"]["wall_time_s"] for r in records),
     }
     replicates = [r["replicate"] for r in records if r["replicate"] is not None]
+    environment = first["environment"]
+    if machine:
+        environment = {
+            **environment,
+            "machine": {**environment.get("machine", {}), "name": machine},
+        }
     return metrics_document(
         first["variant"],
         settings,
         first["device"],
         replicates,
         first["reason"],
-        first["environment"],
+        environment,
         job,
     )
 

@@ -12,6 +12,7 @@ from torch import nn
 from cifarbench import measure
 from cifarbench.cache import Cifar
 from cifarbench.data import flip_and_translate, make_batches, normalize
+from cifarbench.energy import EnergyMeter
 from cifarbench.errors import UserError
 from cifarbench.handwritten import HandwrittenNet
 from cifarbench.losses import Diverged, StepLosses
@@ -171,7 +172,7 @@ def train_replicate(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     progress = Progress(settings.epochs, label=label)
-    with measure.MemorySampler() as memory, progress:
+    with measure.MemorySampler() as memory, progress, EnergyMeter(device) as energy:
         start = time.perf_counter()
         try:
             _train_epochs(trainer, progress, epochs)
@@ -192,6 +193,7 @@ def train_replicate(
         "train_images": len(data.train_labels),
         "test_images": len(data.test_labels),
         "memory": {**memory.summary(), **measure.cuda_memory(device)},
+        "energy": energy.reading(images),
         "epochs": [asdict(e) for e in epochs],
         "first_batch_after_job_start_s": trainer.first_batch_s,
         "start": started,

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from cifarbench import measure, runtime
+from cifarbench import fingerprint, measure, runtime
 from cifarbench.cache import Cifar
 from cifarbench.errors import UserError
 from cifarbench.loop import train_replicate
@@ -38,7 +38,12 @@ def run_seed(
         "device": _device_record(settings.device, device),
         "reason": reason,
         "replicate": replicate,  # None: skipped
-        "environment": {**measure.environment(), "threads_requested": threads},
+        "environment": {
+            **measure.environment(),
+            "threads_requested": threads,
+            # named after the host here; `summarize` names it as the config's `machine:` says
+            "machine": fingerprint.machine(),
+        },
         "job": {
             "start": started,
             "end": measure.now_iso(),
