@@ -8,6 +8,7 @@ from pathlib import Path
 # such line: Snakemake puts each script's folder on their path.)
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from cifarbench.config import (
+    TRAIN_BENCHMARK,
     baselines,
     heatmap_sweeps,
     nvidia_driver_loaded,

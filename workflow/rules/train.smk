@@ -6,7 +6,7 @@ rule train:
     log:
         "logs/train/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/{variant}/seed{seed}.tsv"
+        TRAIN_BENCHMARK
     conda:
         "../../envs/torch.yaml"
     threads: train_threads

@@ -2,8 +2,9 @@
 
 import signal
 
-from cifarbench.atomic import write_json
+from cifarbench.atomic import clear_the_way, write_json
 from cifarbench.cache import load_cache
+from cifarbench.config import TRAIN_BENCHMARK
 from cifarbench.script import run
 from cifarbench.train import run_seed
 
@@ -18,6 +19,7 @@ def train(
     gpu_fallback: str,
     threads: int,
 ) -> None:
+    clear_the_way(TRAIN_BENCHMARK.format(variant=variant, seed=seed))  # Snakemake writes it
     data = load_cache(cache, expect=tuple(sizes))
     write_json(record, run_seed(variant, data, settings, gpu_fallback, threads, seed))
 

@@ -23,6 +23,8 @@ VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # What each row is compared with, unless its sweep names a `baseline`: the study's "compared
 # to CPU" for CPU variants, its first GPU run for GPU variants.
 DEFAULT_BASELINES = {"cpu": "cpu", "cuda": "g-initial"}
+# Snakemake's record of each training job's time and memory (the train rule's `benchmark:`).
+TRAIN_BENCHMARK = "results/benchmarks/{variant}/seed{seed}.tsv"
 # Caps that keep every command quick whatever the config says. Values: the shipped config has
 # about 800 once YAML aliases are expanded. Variants: hand-written and sweep cells, each
 # validated before any job runs. Jobs: training jobs one run plans (variants x replicates).
