@@ -136,3 +136,15 @@ def test_a_label_past_int64_is_refused_in_one_line(tmp_path):
     archive, _ = write_cifar_archive(tmp_path, corrupt={"edit": edit})
     with pytest.raises(UserError, match=r"data_batch_2: a label outside 0\.\.9"):
         read_archive(archive, **EXPECT)
+
+
+def test_expecting_more_images_than_the_archive_holds_reserves_nothing(tmp_path):
+    """Each member is read as it is unpickled, not into a buffer of the size its images could
+    take: expecting 5,000,000 images says what is wrong, not "ran out of memory"."""
+    archive, _ = write_cifar_archive(tmp_path)
+
+    def read():
+        with pytest.raises(UserError, match="expected 5000000 training images, found 100"):
+            read_archive(archive, expect_train=5_000_000, expect_test=20)
+
+    assert _peak_while(read) < BUDGET
