@@ -134,3 +134,22 @@ def test_an_interrupted_training_job_leaves_no_result_and_is_redone(tmp_path, ho
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert (workdir / "results" / "cpu.json").exists()
+
+
+def test_a_link_planted_at_a_benchmark_path_is_not_written_through(tmp_path):
+    """Snakemake writes each training job's benchmark itself, following links: the job removes
+    a link planted there first, and the file it points to is left as it was."""
+    archive, md5 = write_cifar_archive(tmp_path / "a", 20, 5)
+    workdir = data_workflow(tmp_path, archive, md5)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    benchmark = workdir / "results" / "benchmarks" / "cpu" / "seed0.tsv"
+    benchmark.parent.mkdir(parents=True)
+    benchmark.symlink_to(victim)
+    target = "results/seeds/cpu/seed0.json"
+    run = snakemake(
+        workdir, target, "--cores", "2", "--configfile", "data.yaml", "--config", "epochs=1"
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert victim.read_text() == "precious\n"
+    assert not benchmark.is_symlink() and benchmark.read_text().startswith("s\th:m:s")

@@ -118,3 +118,35 @@ def test_analysis_env_has_what_the_untimed_rules_import():
         pins
     )
     assert "pytorch" not in pins
+
+
+# What each hostile-input refusal says (the tests that provoke them: test_hostile_archives,
+# test_archive*, test_download, test_config_caps, test_table_and_figures, test_atomic).
+REFUSALS = [
+    "more than 1000 entries",
+    "extended (pax or long-name) headers of more than 1 MB in all",
+    "more than 64 MB in members that are not CIFAR-10 batches",
+    "builds more bytes than the pickle holds",
+    "unexpected dict key",
+    "label_names[i] should be a name, found",
+    "still not complete after 3600 s",
+    "redirects to a ftp:// URL",
+    "redirected too often (a redirect loop?)",
+    "a file:// URL names a file on this machine",
+    "a file name cannot hold a NUL byte",
+    "is not of type 'integer'",
+    "more than 100000 values once its YAML aliases are expanded",
+    "a YAML alias inside its own anchor",
+    "a config may define at most 5000",
+    "more than the 5000 a run may plan",
+    "the disk filled while writing it",
+    "cannot read metrics",
+    "not a cifarbench seed record",
+    "removed a symbolic link",
+]
+
+
+def test_the_readme_troubleshooting_table_names_each_refusal():
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Troubleshooting") :]
+    assert [refusal for refusal in REFUSALS if refusal not in table] == []

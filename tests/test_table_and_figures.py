@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cifar_archive import write_cifar_archive
 from cifarbench import (
     comparison_figure,
     figure_style,
@@ -19,11 +20,14 @@ from cifarbench import (
     loss_figure,
     table,
     tradeoff_figure,
+    train,
 )
 from cifarbench.archive import read_archive
 from cifarbench.columns import EPOCHS, VARIANT
+from cifarbench.document import check_record
 from cifarbench.errors import UserError
 from cifarbench.figures import draw_figures
+from cifarbench.settings import Settings
 from workflow_helpers import FIGURES, study_settings
 
 # Each variant's baseline, as the config would choose it (by the device it asks for).
@@ -37,7 +41,6 @@ STUDY_HEADER = (
 def documents(tmp_path_factory):
     """Real metrics documents: cpu (2 replicates), a GPU variant that fell back, a skipped and a
     diverged one, written as the train rule writes them."""
-    from cifar_archive import write_cifar_archive
 
     archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
     data = read_archive(archive, expect_train=100, expect_test=40)
@@ -226,6 +229,44 @@ def test_documents_are_not_modified_by_aggregation(documents):
             lambda text: text.replace('"variant": "cpu"', '"variant": "cpu-fast"'),
             "holds variant 'cpu-fast', not 'cpu'",
         ),
+        (  # parses as infinity
+            lambda text: re.sub(r'"lr": [0-9.e-]+', '"lr": 1e400', text, count=1),
+            "1e400 is not a finite number",
+        ),
+        (
+            lambda text: text.replace('"model": "net", ', ""),
+            "not a cifarbench metrics file: settings: 'model' is a required property",
+        ),
+        (
+            lambda text: text.replace('"loader": "torchvision"', '"loader": ["tensor"]'),
+            "settings.loader: ['tensor'] is not one of",
+        ),
+        (
+            lambda text: text.replace('"epochs": 1,', '"epochs": 1e30,', 1),
+            "epochs: 1e+30 is not of type 'integer'",
+        ),
+        (
+            lambda text: re.sub(r'"rss_mean_mb": [0-9.e-]+', '"rss_mean_mb": "big"', text, count=1),
+            "replicates.0.memory.rss_mean_mb: 'big' is not of type",
+        ),
+        (
+            lambda text: re.sub(r'"epochs": \[\{"epoch": 1, ', '"epochs": [{', text, count=1),
+            "replicates.0.epochs.0: 'epoch' is a required property",
+        ),
+        (
+            lambda text: text.replace(
+                '"reason": null', '"reason": ' + "[" * 100_000 + "]" * 100_000
+            ),
+            "cannot read metrics: nested too deeply",
+        ),
+        (
+            lambda text: text.replace('"reason": null', '"reason": ' + "[" * 30 + "]" * 30),
+            "cannot read metrics: nested deeper than 16 levels",
+        ),
+        (
+            lambda text: text.replace('"torch_threads": 1', '"torch_threads": ' + "9" * 5000),
+            "cannot read metrics: Exceeds the limit (4300 digits)",
+        ),
     ],
 )
 def test_a_corrupted_metrics_file_is_refused_naming_it(tmp_path, documents, edit, message):
@@ -233,6 +274,26 @@ def test_a_corrupted_metrics_file_is_refused_naming_it(tmp_path, documents, edit
     path.write_text(edit(json.dumps(json.loads(Path(documents[0]).read_text()))))
     with pytest.raises(UserError, match=re.escape(message)):
         table.load_results([str(path)])
+
+
+def test_an_endless_metrics_file_is_refused_after_a_bounded_read(tmp_path):
+    path = tmp_path / "cpu.json"
+    path.symlink_to("/dev/zero")  # read whole, it would fill the memory
+    with pytest.raises(UserError, match=r"cpu.json: cannot read metrics: larger than 64 MB"):
+        table.load_results([str(path)])
+
+
+def test_an_edited_seed_record_is_refused_in_one_line(tmp_path):
+    data = read_archive(write_cifar_archive(tmp_path, 10, 4)[0], 100, 40)
+    settings = Settings.from_dict(study_settings(workers=0, epochs=1))
+    record = train.run_seed("cpu", data, settings, gpu_fallback="cpu", threads=1, seed=0)
+    assert check_record(record, "seed0.json") is record
+    without_time = {**record, "job": {"start": "", "end": ""}}
+    with pytest.raises(UserError, match=r"seed0.json: not a cifarbench seed record: job: "):
+        check_record(without_time, "seed0.json")
+    record = {**record, "settings": {**record["settings"], "workers": -1}}
+    with pytest.raises(UserError, match=r"not a cifarbench seed record: settings.workers: -1"):
+        check_record(record, "seed0.json")
 
 
 def test_a_cell_a_spreadsheet_would_run_is_made_inert(documents, tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 # such line: Snakemake puts each script's folder on their path.)
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from cifarbench.config import (
-    all_variants,
+    TRAIN_BENCHMARK,
     baselines,
     heatmap_sweeps,
     nvidia_driver_loaded,
@@ -16,12 +16,14 @@ from cifarbench.config import (
     report_logs,
     selected_variants,
     validate_config,
-    variant_settings,
 )
 
 from cifarbench.settings import Settings
 
-validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+# Every variant's resolved settings, each sweep expanded once: the lookups below run per job.
+SETTINGS = validate_config(
+    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+)
 
 VARIANTS = selected_variants(config)
 # Each selected variant's baseline, for the table's comparisons.
@@ -34,12 +36,12 @@ HOST_HAS_NVIDIA_DRIVER = nvidia_driver_loaded()
 
 
 wildcard_constraints:
-    variant="|".join(re.escape(name) for name in all_variants(config)),
+    variant="|".join(re.escape(name) for name in SETTINGS),
     seed=r"\d+",
 
 
 def settings_of(wildcards):
-    return variant_settings(config, wildcards.variant)
+    return dict(SETTINGS[wildcards.variant])
 
 
 def seed_records(wildcards):
@@ -50,7 +52,7 @@ def seed_records(wildcards):
 
 def times_the_cpu(variant):
     """Whether a training job's time is CPU time, so it must have every core to itself."""
-    device = variant_settings(config, variant)["device"]
+    device = SETTINGS[variant]["device"]
     fell_back = not HOST_HAS_NVIDIA_DRIVER and config["gpu_fallback"] == "cpu"
     return device == "cpu" or fell_back
 

@@ -18,7 +18,7 @@ rule compare:
         "../../envs/analysis.yaml"
     params:
         folders=COMPARE_FOLDERS,
-        order=list(all_variants(config)),
+        order=list(SETTINGS),
         baselines=baselines(config),
     script:
         "../scripts/compare.py"

@@ -6,7 +6,7 @@ rule train:
     log:
         "logs/train/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/{variant}/seed{seed}.tsv"
+        TRAIN_BENCHMARK
     conda:
         "../../envs/torch.yaml"
     threads: train_threads
@@ -17,6 +17,8 @@ rule train:
         gpu_fallback=config["gpu_fallback"],
         train_size=config["data"]["train_size"],
         test_size=config["data"]["test_size"],
+        # Cleared before training: Snakemake's benchmark writer would follow a link there.
+        benchmark=lambda wildcards: TRAIN_BENCHMARK.format(**wildcards),
     script:
         "../scripts/train.py"
 

@@ -1,15 +1,15 @@
 """Snakemake adapter: a variant's seed records -> its metrics JSON (the contract)."""
 
-import json
 from pathlib import Path
 
 from cifarbench.atomic import write_json
-from cifarbench.document import check_metrics, combine
+from cifarbench.document import check_metrics, check_record, combine
 from cifarbench.job import run
+from cifarbench.table import read_metrics
 
 
 def summarize(*, records: list[str], machine: str | None, metrics: str) -> None:
-    document = combine([json.loads(Path(path).read_text()) for path in records], machine)
+    document = combine([check_record(read_metrics(Path(path)), path) for path in records], machine)
     write_json(metrics, check_metrics(document, metrics))
 
 

@@ -2,7 +2,7 @@
 
 import signal
 
-from cifarbench.atomic import write_json
+from cifarbench.atomic import clear_the_way, write_json
 from cifarbench.cache import load_cache
 from cifarbench.job import run
 from cifarbench.settings import Settings
@@ -20,7 +20,9 @@ def train(
     settings: dict,
     gpu_fallback: str,
     threads: int,
+    benchmark: str,
 ) -> None:
+    clear_the_way(benchmark)  # Snakemake writes it after the job, following any link there
     data = load_cache(cache, expect=(train_size, test_size))
     resolved = Settings.from_dict(settings)
     document = run_seed(
@@ -48,4 +50,5 @@ run(
     settings=dict(snakemake.params.settings),
     gpu_fallback=snakemake.params.gpu_fallback,
     threads=snakemake.threads,
+    benchmark=snakemake.params.benchmark,
 )

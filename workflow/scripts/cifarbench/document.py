@@ -2,6 +2,7 @@
 versioned contract (workflow/schemas/metrics.schema.yaml), checked where it is written and read.
 """
 
+import dataclasses
 import functools
 import statistics
 from pathlib import Path
@@ -10,9 +11,11 @@ import jsonschema
 import yaml
 
 from cifarbench.errors import UserError
+from cifarbench.schemas import Validator
 from cifarbench.settings import Settings, settings_hash
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "metrics.schema.yaml"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_PATH = SCHEMAS / "metrics.schema.yaml"
 # Bump with the schema on any change a reader could notice. 2: the stock-by-default settings;
 # 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs); 4: the machine's
 # fingerprint (environment.machine) and each replicate's energy.
@@ -136,17 +139,42 @@ def _values(replicates: list[dict], metric: str) -> list[float]:
 
 
 @functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA_PATH.read_text()))
+def _validator(definition: str | None = None) -> Validator:
+    """The metrics document's validator, or one of its `$defs` (`record`)."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    if definition:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    return Validator(schema)
+
+
+@functools.cache
+def _settings_validator() -> Validator:
+    """A document's settings are a variant's settings as the config defines them, every one
+    present: the readers look up `model`, `loader`, `workers`... by name."""
+    settings = yaml.safe_load((SCHEMAS / "config.schema.yaml").read_text())["$defs"]["settings"]
+    return Validator({**settings, "required": [f.name for f in dataclasses.fields(Settings)]})
 
 
 def check_metrics(document: dict, source: str) -> dict:
     """Return `document` unchanged, or raise UserError naming `source` and the broken field."""
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
-    if error is not None:
-        raise UserError(
-            f"{source}: not a cifarbench metrics file: {field_path(error)}: {error.message}"
+    return _checked(document, source, _validator(), "a cifarbench metrics file")
+
+
+def check_record(record: dict, source: str) -> dict:
+    """The same for one seed's record (results/seeds/...), which summarize reads."""
+    return _checked(record, source, _validator("record"), "a cifarbench seed record")
+
+
+def _checked(document, source: str, validator: Validator, kind: str) -> dict:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is None:
+        error = jsonschema.exceptions.best_match(
+            _settings_validator().iter_errors(document["settings"])
         )
+        if error is not None:
+            error.path.appendleft("settings")
+    if error is not None:
+        raise UserError(f"{source}: not {kind}: {field_path(error)}: {error.message}")
     return document
 
 
