@@ -100,15 +100,18 @@ def read_published(path: Path, config: dict) -> dict:
 
 
 def upgrade(document: dict, config: dict) -> dict:
-    """A schema 2 document (trained before seeds became jobs: commit 11ca54f, the study's
-    first rows) as schema 3. Version 3 adds each replicate's image counts, which prepare
-    checked against the config's data sizes before any training; with one seed per job, a job's
-    wall time means the same in both."""
+    """An older document as the current schema. A schema 2 document (trained before seeds
+    became jobs: commit 11ca54f, the study's first rows) gains each replicate's image counts,
+    which prepare checked against the config's data sizes before any training; with one seed
+    per job, a job's wall time means the same in both. A schema 2 or 3 document gains
+    `data.md5`, null: which archive it was trained on was not recorded."""
     if document["schema_version"] == 2:
-        document["schema_version"] = SCHEMA_VERSION
         for replicate in document["replicates"]:
             replicate.setdefault("train_images", config["data"]["train_size"])
             replicate.setdefault("test_images", config["data"]["test_size"])
+    if document["schema_version"] in (2, 3):
+        document["schema_version"] = SCHEMA_VERSION
+        document.setdefault("data", {"md5": None})
     return document
 
 

@@ -14,32 +14,57 @@ from cifarbench.config import (
     nvidia_driver_loaded,
     report_dir,
     selected_variants,
+    unknown_target,
     validate_config,
     variant_settings,
 )
-
+from cifarbench.data_source import DATA_CHANGED, archive_path, cache_path, check_data_source
+from cifarbench.errors import UserError
+from cifarbench.invocation import check_config_files, check_report, requested_report
 from cifarbench.settings import Settings
 
+# What the user typed is checked by the Snakemake they started, not again in each job.
+USER_COMMAND = workflow.is_main_process
+if USER_COMMAND:
+    check_config_files(workflow.overwrite_configfiles, Path.cwd())
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 
 VARIANTS = selected_variants(config)
 # Each selected variant's baseline, for the table's comparisons.
 BASELINES = {name: baseline for name, baseline in baselines(config).items() if name in VARIANTS}
+# What each variant of this run is trained with: the table refuses a result trained otherwise.
+SETTINGS = {name: variant_settings(config, name) for name in VARIANTS}
 HEATMAP_SWEEPS = heatmap_sweeps(config)
 REPORT_DIR = report_dir(config)
 # The report rules' logs, beside each other per report: logs/report/, logs/report/partial/...
 REPORT_LOGS = REPORT_DIR.replace("results", "logs/report", 1)
+# The archive, its cache and every result are named by or record the archive's md5 (data.smk).
+DATA_MD5 = config["data"]["md5"]
 # Without an NVIDIA driver here, GPU variants that fall back to the CPU time the CPU.
 HOST_HAS_NVIDIA_DRIVER = nvidia_driver_loaded()
 
+if USER_COMMAND and not config.get(DATA_CHANGED):
+    check_data_source(DATA_MD5)
+if USER_COMMAND and requested_report(sys.argv):
+    check_report(requested_report(sys.argv), REPORT_DIR, Path.cwd())
+
+KNOWN_VARIANTS = "|".join(re.escape(name) for name in all_variants(config))
+
 
 wildcard_constraints:
-    variant="|".join(re.escape(name) for name in all_variants(config)),
+    variant=KNOWN_VARIANTS,
     seed=r"\d+",
+    # Any other name of results/<name>.json, for rule unknown_variant.
+    unknown=rf"(?!(?:{KNOWN_VARIANTS})\.json$)[^/]+",
 
 
 def settings_of(wildcards):
     return variant_settings(config, wildcards.variant)
+
+
+def no_such_variant(wildcards):
+    """Rule unknown_variant's input: there is none, its target names no variant."""
+    raise UserError(unknown_target(config, wildcards.unknown))
 
 
 def seed_records(wildcards):

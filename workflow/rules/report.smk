@@ -13,6 +13,7 @@ rule aggregate:
         "../../envs/analysis.yaml"
     params:
         baselines=BASELINES,
+        settings=SETTINGS,
     script:
         "../scripts/aggregate.py"
 
@@ -50,5 +51,6 @@ rule plot:
         ladders=config.get("ladders", {}),
         heatmap_sweeps=HEATMAP_SWEEPS,
         baselines=BASELINES,
+        settings=SETTINGS,
     script:
         "../scripts/plot.py"

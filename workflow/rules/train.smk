@@ -15,11 +15,13 @@ rule train:
     params:
         settings=settings_of,
         gpu_fallback=config["gpu_fallback"],
-        sizes=[config["data"]["train_size"], config["data"]["test_size"]],
+        data_md5=DATA_MD5,
     script:
         "../scripts/train.py"
 
 
+# The settings as params too: a result whose settings differ from what the config asks for is
+# redone even where its seed records are gone (removed by an interrupted retrain).
 rule summarize:
     input:
         records=seed_records,
@@ -29,5 +31,16 @@ rule summarize:
         "logs/summarize/{variant}.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        settings=settings_of,
     script:
         "../scripts/summarize.py"
+
+
+# A target results/<name>.json for a name that is no variant: one line naming the variants,
+# instead of Snakemake's bare "No rule to produce". Never runs: its input function refuses.
+rule unknown_variant:
+    input:
+        no_such_variant,
+    output:
+        "results/{unknown}.json",

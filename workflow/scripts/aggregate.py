@@ -4,8 +4,8 @@ from cifarbench.script import run
 from cifarbench.table import build_table, load_results, write_csv
 
 
-def aggregate(metrics: list[str], baselines: dict[str, str], csv: str) -> None:
-    write_csv(build_table(load_results(metrics), baselines), csv)
+def aggregate(metrics: list[str], baselines: dict, settings: dict, csv: str) -> None:
+    write_csv(build_table(load_results(metrics, settings), baselines), csv)
 
 
 run(
@@ -13,5 +13,6 @@ run(
     aggregate,
     list(snakemake.input.metrics),
     dict(snakemake.params.baselines),
+    dict(snakemake.params.settings),
     snakemake.output.csv,
 )

@@ -3,4 +3,11 @@
 from cifarbench.download import fetch
 from cifarbench.script import run
 
-run(snakemake.log[0], fetch, snakemake.params.url, snakemake.output.archive, snakemake.params.md5)
+# The url from the config, not a param: see workflow/rules/data.smk.
+run(
+    snakemake.log[0],
+    fetch,
+    snakemake.config["data"]["url"],
+    snakemake.output.archive,
+    snakemake.params.md5,
+)

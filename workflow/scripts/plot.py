@@ -10,9 +10,10 @@ def plot(
     ladders: dict,
     heatmap_sweeps: dict,
     baselines: dict,
+    settings: dict,
     out: dict,
 ) -> None:
-    results = load_results(metrics)
+    results = load_results(metrics, settings)
     table = build_table(results, baselines)  # the CSV's table, in memory
     figures.comparison(table, out["comparison"])
     subtitle = figures.run_subtitle(table)
@@ -30,6 +31,7 @@ run(
     dict(snakemake.params.ladders),
     dict(snakemake.params.heatmap_sweeps),
     dict(snakemake.params.baselines),
+    dict(snakemake.params.settings),
     {
         "comparison": snakemake.output.comparison,
         "loss": snakemake.output.loss,

@@ -24,6 +24,6 @@ run(
     prepare,
     snakemake.input.archive,
     snakemake.output.cache,
-    snakemake.params.train_size,
-    snakemake.params.test_size,
+    snakemake.config["data"]["train_size"],  # from the config, not params: see rules/data.smk
+    snakemake.config["data"]["test_size"],
 )

@@ -1,6 +1,7 @@
 """A variant's metrics document: what train writes and everything after it reads (the contract
 is workflow/schemas/metrics.schema.yaml, checked by cifarbench.contract)."""
 
+import json
 import statistics
 
 from cifarbench.config import settings_hash
@@ -8,8 +9,9 @@ from cifarbench.errors import UserError
 from cifarbench.settings import Settings
 
 # Bump with the schema on any change a reader could notice. 2: the stock-by-default settings;
-# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs).
-SCHEMA_VERSION = 3
+# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs); 4: data.md5, the
+# archive it was trained on.
+SCHEMA_VERSION = 4
 
 # Metrics with a mean and standard deviation over the replicates that finished.
 SUMMARIZED = {
@@ -27,6 +29,7 @@ SUMMARIZED = {
 def metrics_document(
     variant: str,
     settings: Settings,
+    data: dict,
     device: dict,
     replicates: list[dict],
     reason: str | None,
@@ -42,6 +45,7 @@ def metrics_document(
         "reason": reason,
         "settings": settings.to_dict(),
         "settings_hash": settings_hash(settings.to_dict()),
+        "data": data,
         "device": device,
         "epochs": settings.epochs,
         "summary": summarize(replicates),
@@ -70,11 +74,29 @@ def combine(records: list[dict]) -> dict:
     return metrics_document(
         first["variant"],
         settings,
+        first["data"],
         first["device"],
         replicates,
         first["reason"],
         first["environment"],
         job,
+    )
+
+
+def check_trained_as_asked(document: dict, asked: dict, source: str) -> dict:
+    """Return `document`, or raise UserError unless it was trained with the settings the config
+    asks for: a stopped retrain must never leave the old result standing under new settings."""
+    if document["settings_hash"] == settings_hash(asked):
+        return document
+    trained = document["settings"]
+    differ = [key for key in asked if trained.get(key) != asked[key]]
+    said = ", ".join(f"{key}: {json.dumps(trained.get(key))}" for key in differ)
+    wanted = ", ".join(f"{key}: {json.dumps(asked[key])}" for key in differ)
+    variant = document["variant"]
+    raise UserError(
+        f"{source}: trained with {said or 'other settings'}, the config asks for "
+        f"{wanted or 'others'}; to retrain it, remove results/{variant}.json and "
+        f"results/seeds/{variant}/, and run again"
     )
 
 

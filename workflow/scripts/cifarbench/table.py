@@ -23,15 +23,20 @@ from cifarbench.columns import (
 )
 from cifarbench.config import DEFAULT_BASELINES
 from cifarbench.contract import check_metrics
-from cifarbench.document import replicate_values
+from cifarbench.document import check_trained_as_asked, replicate_values
 from cifarbench.errors import UserError
 
 log = logging.getLogger("cifarbench.table")
 
 
-def load_results(paths: list[str]) -> list[dict]:
-    """Read and check each variant's JSON, in the given order."""
-    return [_load_result(Path(path)) for path in paths]
+def load_results(paths: list[str], settings: dict[str, dict] | None = None) -> list[dict]:
+    """Read and check each variant's JSON, in the given order; given `settings` (each variant's
+    settings as the config asks for them), refuse a result trained under others."""
+    results = [_load_result(Path(path)) for path in paths]
+    for result, path in zip(results, paths, strict=True):
+        if settings is not None:
+            check_trained_as_asked(result, settings[result["variant"]], path)
+    return results
 
 
 def _load_result(path: Path) -> dict:
