@@ -157,6 +157,16 @@ def test_only_naming_an_unknown_variant_suggests_the_nearest_or_lists_them(confi
         assert "known:" not in str(error.value)
 
 
+def test_a_lowercase_true_from_the_command_line_says_how_snakemake_reads_booleans(config):
+    config["data_changed"] = "true"  # what `--config data_changed=true` gives
+    with pytest.raises(UserError) as error:
+        validate_config(config, SCHEMA)
+    assert str(error.value) == (
+        "config: data_changed: 'true' is not of type 'null', 'boolean' (--config reads True and "
+        "False, capitalized, as booleans)"
+    )
+
+
 def test_only_accepts_spaces_after_its_commas(config):
     config["only"] = "cpu, g-b16-w4 ,g-bn"
     validate_config(config, SCHEMA)

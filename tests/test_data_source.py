@@ -55,7 +55,7 @@ def test_results_trained_on_other_data_are_named_with_the_fix(tmp_path):
     assert f"md5 {OTHER}: results/g-b8-w2.json, results/g-bn.json, results/g-initial.json " in said
     assert "and 1 more" in said and "cpu.json" not in said
     assert "--configfile" in said and "config.local.yaml" in said
-    assert "--config data_changed=true" in said
+    assert "--config data_changed=True" in said
 
 
 def test_a_seed_record_left_by_a_stopped_run_counts_too(tmp_path):

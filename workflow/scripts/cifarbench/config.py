@@ -89,6 +89,8 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
         return f"{error.instance!r} is not a valid name (letters, digits, '.', '_', '-')"
     if list(error.absolute_path) == ["only"] and error.instance is None:
         return "empty: name the variants (only=cpu,g-b16-w4), or leave only out to run them all"
+    if error.validator == "type" and "boolean" in error.validator_value and _is_word(error):
+        return f"{error.message} (--config reads True and False, capitalized, as booleans)"
     if error.validator == "type" and isinstance(error.instance, int) and _at(error, "md5"):
         return f"{error.message} (YAML read the all-digit md5 as a number: quote it)"
     if (
@@ -98,6 +100,10 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
     ):
         return f'{error.message} (YAML reads a bare on/off as true/false: write "on" or "off")'
     return error.message
+
+
+def _is_word(error: jsonschema.ValidationError) -> bool:
+    return str(error.instance).lower() in ("true", "false")
 
 
 def _at(error: jsonschema.ValidationError, key: str) -> bool:

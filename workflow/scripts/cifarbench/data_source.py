@@ -17,7 +17,7 @@ from cifarbench.errors import UserError
 
 ARCHIVE = "resources/cifar-10-python-{md5}.tar.gz"
 CACHE = "resources/cifar10-{md5}.npz"
-# The config key that says the data changed on purpose (`--config data_changed=true`).
+# The config key that says the data changed on purpose (`--config data_changed=True`).
 DATA_CHANGED = "data_changed"
 NAMED = 3  # files named in the one-line message; the rest are counted
 
@@ -55,7 +55,7 @@ def _fix(what_the_flag_does: str) -> str:
     return (
         "pass the config file they came from, after the targets (snakemake [targets] "
         "--configfile offline.yaml), or write its data: to config.local.yaml, read on every "
-        f"run; if the data changed on purpose, add --config {DATA_CHANGED}=true to "
+        f"run; if the data changed on purpose, add --config {DATA_CHANGED}=True to "
         f"{what_the_flag_does}"
     )
 
