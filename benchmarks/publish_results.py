@@ -104,8 +104,8 @@ def upgrade(document: dict, config: dict) -> dict:
     became jobs: commit 11ca54f, the study's first rows) as schema 3: version 3 adds each
     replicate's image counts, which prepare checked against the config's data sizes before any
     training; with one seed per job, a job's wall time means the same in both. Then schema 3
-    as schema 4, which adds the machine's fingerprint and the energy: what schema 3 recorded of
-    the machine, the rest (and the energy) unknown."""
+    as schema 4, which adds the machine's fingerprint, the energy and `data.md5`: what schema 3
+    recorded of the machine, the rest (the energy, the archive it was trained on) unknown."""
     if document["schema_version"] == 2:
         document["schema_version"] = 3
         for replicate in document["replicates"]:
@@ -113,6 +113,7 @@ def upgrade(document: dict, config: dict) -> dict:
             replicate.setdefault("test_images", config["data"]["test_size"])
     if document["schema_version"] == 3:
         document["schema_version"] = SCHEMA_VERSION
+        document.setdefault("data", {"md5": None})
         document["environment"]["machine"] = _schema_3_machine(document["environment"])
         unmeasured = "not measured: trained before schema 4 recorded energy"
         for replicate in document["replicates"]:

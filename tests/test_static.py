@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_helpers import REPO, SNAKEMAKE
+from workflow_helpers import REPO, SNAKEMAKE, copy_workflow
 
 BIN = Path(sys.executable).parent
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
@@ -21,8 +21,11 @@ def run(*command: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
-def test_snakemake_lint_is_clean():
-    result = run(SNAKEMAKE, "--lint")
+def test_snakemake_lint_is_clean(tmp_path):
+    # In a copy: the checkout's own results/ and config.local.yaml are not the test's.
+    result = subprocess.run(
+        [SNAKEMAKE, "--lint"], cwd=copy_workflow(tmp_path), capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr
 
@@ -50,6 +53,8 @@ def _rules() -> dict[str, str]:
 
 def test_every_rule_that_runs_code_names_an_existing_env():
     rules = {name: body for name, body in _rules().items() if name != "all"}
+    # unknown_variant runs nothing: it only turns a mistyped target into one line.
+    rules.pop("unknown_variant")
     assert set(rules) == {
         "download",
         "prepare",

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cifar_archive import write_cifar_archive
-from workflow_helpers import FIGURES, REPO, data_workflow, snakemake
+from workflow_helpers import FIGURES, REPO, copy_workflow, data_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -223,8 +223,9 @@ def test_one_variant_by_name_runs_only_what_it_needs(tmp_path, archive):
         (("only=cpu", "tag=quick"), "results/quick/training_data.csv"),
     ],
 )
-def test_a_partial_run_never_writes_over_the_whole_studys_report(config, report):
-    run = snakemake(REPO, "-n", *(("--config", *config) if config else ()))
+def test_a_partial_run_never_writes_over_the_whole_studys_report(config, report, tmp_path):
+    # In a copy: the checkout's own results/ and config.local.yaml are not the test's.
+    run = snakemake(copy_workflow(tmp_path), "-n", *(("--config", *config) if config else ()))
     assert run.returncode == 0, run.stderr[-2000:]
     assert re.search(rf"^\s+output: {re.escape(report)}$", run.stdout, re.M), run.stdout[-3000:]
 

@@ -3,13 +3,14 @@
 from pathlib import Path
 
 from cifarbench.atomic import write_json
-from cifarbench.document import check_metrics, check_record, combine
+from cifarbench.document import check_metrics, check_record, check_trained_as_asked, combine
 from cifarbench.job import run
 from cifarbench.table import read_metrics
 
 
-def summarize(*, records: list[str], machine: str | None, metrics: str) -> None:
+def summarize(*, records: list[str], machine: str | None, settings: dict, metrics: str) -> None:
     document = combine([check_record(read_metrics(Path(path)), path) for path in records], machine)
+    check_trained_as_asked(document, settings, str(Path(records[0]).parent))
     write_json(metrics, check_metrics(document, metrics))
 
 
@@ -18,5 +19,6 @@ run(
     summarize,
     records=list(snakemake.input.records),
     machine=snakemake.params.machine,
+    settings=dict(snakemake.params.settings),
     metrics=snakemake.output.metrics,
 )

@@ -22,6 +22,13 @@ STUDY_RESULTS = {
     "g-lr": (None, 57.38, None),
 }
 STUDY_MACHINE = "the study's laptop GPU (WSL2)"
+# Its `cpu` row ran on the same laptop's CPU; every row of its table trained 10 epochs.
+STUDY_CPU_MACHINE = "the study's laptop CPU (WSL2)"
+STUDY_EPOCHS = 10
+
+
+def study_machine(variant: str) -> str:
+    return STUDY_CPU_MACHINE if variant == "cpu" else STUDY_MACHINE
 # The study's "compared to CPU": every row's speedup over the `cpu` variant, whatever its
 # baseline.
 CPU_BASELINE = "cpu"

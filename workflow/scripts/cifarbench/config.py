@@ -129,10 +129,17 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
             for key, hint in zip(unknown, hints, strict=True)
         )
         return f"unknown key {said}; allowed: {', '.join(allowed)}"
+    if error.validator == "pattern" and list(error.absolute_path) == ["only"]:
+        return (
+            f"{error.instance!r} is not a comma-separated list of variant names "
+            "(letters, digits, '.', '_', '-'; only=cpu,g-b16-w4)"
+        )
     if error.validator == "pattern" and error.absolute_path and not _at(error, "md5"):
         return f"{error.instance!r} is not a valid name (letters, digits, '.', '_', '-')"
     if list(error.absolute_path) == ["only"] and error.instance is None:
         return "empty: name the variants (only=cpu,g-b16-w4), or leave only out to run them all"
+    if error.validator == "type" and "boolean" in error.validator_value and _is_word(error):
+        return f"{error.message} (--config reads True and False, capitalized, as booleans)"
     if error.validator == "type" and isinstance(error.instance, int) and _at(error, "md5"):
         return f"{error.message} (YAML read the all-digit md5 as a number: quote it)"
     if (
@@ -142,6 +149,10 @@ def _explain(error: jsonschema.ValidationError, schema: dict) -> str:
     ):
         return f'{error.message} (YAML reads a bare on/off as true/false: write "on" or "off")'
     return error.message
+
+
+def _is_word(error: jsonschema.ValidationError) -> bool:
+    return str(error.instance).lower() in ("true", "false")
 
 
 def _at(error: jsonschema.ValidationError, key: str) -> bool:
@@ -193,8 +204,29 @@ def _check_sweep_cells(config: dict, settings: dict[str, dict]) -> None:
 def _check_only(config: dict, settings: dict[str, dict]) -> None:
     unknown = [name for name in selected_variants(config) if name not in settings]
     if unknown:
-        known = ", ".join([*config["variants"], *(config.get("sweeps") or {})])
-        raise UserError(f"config: only: unknown variant {', '.join(unknown)}; known: {known}")
+        known = [*config["variants"], *(config.get("sweeps") or {})]
+        raise UserError(f"config: only: {_unknown_names(unknown, known)}")
+
+
+def unknown_target(config: dict, name: str) -> str:
+    """Why results/<name>.json is no target: the nearest variant's name, or every one."""
+    known = [*all_variants(config)]
+    return (
+        f"results/{name}.json: {_unknown_names([name], known)}; a variant's target is "
+        "results/<variant>.json (leave targets out to run the whole study)"
+    )
+
+
+def _unknown_names(unknown: list[str], known: list[str]) -> str:
+    """`unknown variant X (did you mean Y?)` for each name, or the known names when none is
+    near enough to suggest."""
+    hints = [difflib.get_close_matches(name, known, n=1, cutoff=0.75) for name in unknown]
+    said = ", ".join(
+        f"{name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        for name, hint in zip(unknown, hints, strict=True)
+    )
+    listed = "" if all(hints) else f"; known: {', '.join(known)}"
+    return f"unknown variant {said}{listed}"
 
 
 def _check_combinations(variant: str, settings: dict) -> None:

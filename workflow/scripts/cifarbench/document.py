@@ -4,6 +4,7 @@ versioned contract (workflow/schemas/metrics.schema.yaml), checked where it is w
 
 import dataclasses
 import functools
+import json
 import statistics
 from pathlib import Path
 
@@ -18,7 +19,8 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 SCHEMA_PATH = SCHEMAS / "metrics.schema.yaml"
 # Bump with the schema on any change a reader could notice. 2: the stock-by-default settings;
 # 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs); 4: the machine's
-# fingerprint (environment.machine) and each replicate's energy.
+# fingerprint (environment.machine), each replicate's energy, and data.md5, the archive it was
+# trained on.
 SCHEMA_VERSION = 4
 
 # Metrics with a mean and standard deviation over the replicates that finished.
@@ -39,6 +41,7 @@ SUMMARIZED = {
 def metrics_document(
     variant: str,
     settings: Settings,
+    data: dict,
     device: dict,
     replicates: list[dict],
     reason: str | None,
@@ -54,6 +57,7 @@ def metrics_document(
         "reason": reason,
         "settings": settings.to_dict(),
         "settings_hash": settings_hash(settings.to_dict()),
+        "data": data,
         "device": device,
         "epochs": settings.epochs,
         "summary": summary_statistics(replicates),
@@ -89,11 +93,29 @@ def combine(records: list[dict], machine: str | None = None) -> dict:
     return metrics_document(
         first["variant"],
         settings,
+        first["data"],
         first["device"],
         replicates,
         first["reason"],
         environment,
         job,
+    )
+
+
+def check_trained_as_asked(document: dict, asked: dict, source: str) -> dict:
+    """Return `document`, or raise UserError unless it was trained with the settings the config
+    asks for: a stopped retrain must never leave the old result standing under new settings."""
+    if document["settings_hash"] == settings_hash(asked):
+        return document
+    trained = document["settings"]
+    differ = [key for key in asked if trained.get(key) != asked[key]]
+    said = ", ".join(f"{key}: {json.dumps(trained.get(key))}" for key in differ)
+    wanted = ", ".join(f"{key}: {json.dumps(asked[key])}" for key in differ)
+    variant = document["variant"]
+    raise UserError(
+        f"{source}: trained with {said or 'other settings'}, the config asks for "
+        f"{wanted or 'others'}; to retrain it, remove results/{variant}.json and "
+        f"results/seeds/{variant}/, and run again"
     )
 
 

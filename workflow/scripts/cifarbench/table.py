@@ -23,7 +23,7 @@ from cifarbench.columns import (
     TIME_VERDICT,
     VARIANT,
 )
-from cifarbench.document import check_metrics, replicate_values
+from cifarbench.document import check_metrics, check_trained_as_asked, replicate_values
 from cifarbench.errors import UserError
 from cifarbench.units import MB
 
@@ -34,9 +34,14 @@ MAX_METRICS_BYTES = 64 * MB
 MAX_METRICS_DEPTH = 16
 
 
-def load_results(paths: list[str]) -> list[dict]:
-    """Read and check each variant's JSON, in the given order."""
-    return [_load_result(Path(path)) for path in paths]
+def load_results(paths: list[str], settings: dict[str, dict] | None = None) -> list[dict]:
+    """Read and check each variant's JSON, in the given order; given `settings` (each variant's
+    settings as the config asks for them), refuse a result trained under others."""
+    results = [_load_result(Path(path)) for path in paths]
+    for result, path in zip(results, paths, strict=True):
+        if settings is not None:
+            check_trained_as_asked(result, settings[result["variant"]], path)
+    return results
 
 
 def _load_result(path: Path) -> dict:

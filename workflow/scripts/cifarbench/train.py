@@ -18,10 +18,18 @@ log = logging.getLogger("cifarbench.train")
 
 
 def run_seed(
-    variant: str, data: Cifar, settings: Settings, *, gpu_fallback: str, threads: int, seed: int
+    variant: str,
+    data: Cifar,
+    settings: Settings,
+    *,
+    gpu_fallback: str,
+    threads: int,
+    seed: int,
+    data_md5: str | None = None,
 ) -> dict:
     """Train one seed of a variant (one training job) and return its record, which
-    `document.combine` joins with the other seeds' into the variant's metrics document."""
+    `document.combine` joins with the other seeds' into the variant's metrics document.
+    `data_md5`: the md5 of the archive `data` came from (None: not from an archive)."""
     started, wall_start = measure.now_iso(), time.perf_counter()
     if settings.allocator == "keep":
         runtime.keep_freed_memory()
@@ -35,6 +43,7 @@ def run_seed(
         "variant": variant,
         "seed": seed,
         "settings": settings.to_dict(),
+        "data": {"md5": data_md5},
         "device": _device_record(settings.device, device),
         "reason": reason,
         "replicate": replicate,  # None: skipped
