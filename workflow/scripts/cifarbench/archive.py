@@ -138,10 +138,10 @@ def _members(stream: BinaryIO, where: str, wanted: dict) -> Iterator[tarfile.Tar
     and none kept; the others are skipped. Whatever the caller reads of a member, the walk
     goes on from the member's end.
 
-    Python's `tarfile` reads every extended header whole before anything can check it (a
-    600 MB pax comment, a 600 MB GNU long name) and keeps every member's header (a million
-    empty members): here the entries, their extended headers and the members skipped each
-    have a cap, so a hostile archive costs bounded memory and time."""
+    Python's `tarfile` reads every extended header whole before anything can check it (a pax
+    comment or a GNU long name of any size) and keeps every member's header (a million empty
+    members cost minutes and hundreds of MB): here the entries, their extended headers and
+    the members skipped each have a cap, so a hostile archive costs bounded memory and time."""
     budget = _WalkBudget(where)
     for _ in range(MAX_ENTRIES):
         member = _next_member(stream, budget)

@@ -27,9 +27,10 @@ VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_BASELINES = {"cpu": "cpu", "cuda": "g-initial"}
 # Snakemake's record of each training job's time and memory (the train rule's `benchmark:`).
 TRAIN_BENCHMARK = "results/benchmarks/{variant}/seed{seed}.tsv"
-# Caps that keep every command quick whatever the config says. Values: the shipped config has
-# about 800 once YAML aliases are expanded. Variants: hand-written and sweep cells, each
-# validated before any job runs. Jobs: training jobs one run plans (variants x replicates).
+# Caps that keep every command quick whatever the config says. Values, once YAML aliases are
+# expanded (a list or dict counts one, as each of its items does): the shipped config has 250.
+# Variants: hand-written and sweep cells, each validated before any job runs. Jobs: training
+# jobs one run plans (variants x replicates).
 MAX_CONFIG_VALUES = 100_000
 MAX_VARIANTS = 5000
 MAX_JOBS = 5000
