@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cifar_archive import write_cifar_archive
-from workflow_helpers import FIGURES, REPO, copy_workflow, data_workflow, snakemake
+from workflow_helpers import FIGURES, copy_workflow, data_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 

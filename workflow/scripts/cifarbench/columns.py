@@ -29,6 +29,8 @@ STUDY_EPOCHS = 10
 
 def study_machine(variant: str) -> str:
     return STUDY_CPU_MACHINE if variant == "cpu" else STUDY_MACHINE
+
+
 # The study's "compared to CPU": every row's speedup over the `cpu` variant, whatever its
 # baseline.
 CPU_BASELINE = "cpu"

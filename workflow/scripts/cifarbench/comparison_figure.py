@@ -8,11 +8,11 @@ import seaborn as sns
 from cifarbench.columns import (
     ACCURACY,
     ACCURACY_STD,
+    EPOCHS,
     FALLBACK,
     MEMORY,
     MEMORY_STD,
     REPLICATES,
-    EPOCHS,
     STATUS,
     STUDY_ACCURACY,
     STUDY_CPU_MACHINE,
