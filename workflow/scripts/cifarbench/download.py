@@ -128,8 +128,8 @@ def _check_md5_text(md5: str, url: str) -> str:
 
 # Where a first run offline or behind a firewall ends: say what to do about it.
 OFFLINE_HINT = (
-    "; without internet, point data.url at a local copy with --configfile "
-    "(README: Offline, or with your own copy of the archive)"
+    "; without internet, point data.url at a local copy in config.local.yaml or with "
+    "--configfile (README: Offline, or with your own copy of the archive)"
 )
 
 
