@@ -103,10 +103,11 @@ def read_published(path: Path, config: dict) -> dict:
 
 
 def upgrade(document: dict, config: dict) -> dict:
-    """A schema 2 document (trained before seeds became jobs: commit 11ca54f, the study's
-    first rows) as schema 3. Version 3 adds each replicate's image counts, which prepare
-    checked against the config's data sizes before any training; with one seed per job, a job's
-    wall time means the same in both. Then a schema 3 document as schema 4 (upgrade_to_4)."""
+    """An older document as the current schema. A schema 2 document (trained before seeds
+    became jobs: commit 11ca54f, the study's first rows) as schema 3: version 3 adds each
+    replicate's image counts, which prepare checked against the config's data sizes before any
+    training; with one seed per job, a job's wall time means the same in both. Then schema 3
+    as schema 4 (upgrade_to_4)."""
     if document["schema_version"] == 2:
         document["schema_version"] = 3
         for replicate in document["replicates"]:
@@ -118,13 +119,22 @@ def upgrade(document: dict, config: dict) -> dict:
 
 
 def upgrade_to_4(document: dict) -> None:
-    """Schema 3 runs scored the test set once, after the last epoch, as the study did: as
-    schema 4 they are `evaluate: end` runs, so no time to target. Each epoch's clock is the sum
-    of the epochs' times so far (the loop between them, a few ms, was not recorded)."""
+    """Schema 4 adds the machine's fingerprint, the energy and `data.md5`: what schema 3
+    recorded of the machine, the rest (the energy, the archive it was trained on) unknown.
+    It also adds per-epoch accuracy: schema 3 runs scored the test set once, after the last
+    epoch, as the study did, so as schema 4 they are `evaluate: end` runs, with no time to
+    target. Each epoch's clock is the sum of the epochs' times so far (the loop between them,
+    a few ms, was not recorded)."""
     document["schema_version"] = SCHEMA_VERSION
+    document.setdefault("data", {"md5": None})
+    document["environment"]["machine"] = _schema_3_machine(document["environment"])
     document["settings"] = {**document["settings"], "evaluate": "end", "stop_at": None}
     compiled = document["settings"]["compile"]
+    unmeasured = "not measured: trained before schema 4 recorded energy"
     for replicate in document["replicates"]:
+        replicate["energy"] = dict.fromkeys(["joules", "per_image_mj", "source"]) | {
+            "reason": unmeasured
+        }
         _epochs_to_4(replicate, document["settings"]["batch_size"])
         replicate.update(warmup(replicate["epochs"], None, compiled))
         replicate.update(stopped_at_epoch=None, time_to_target=None)
@@ -143,6 +153,34 @@ def _epochs_to_4(replicate: dict, batch_size: int) -> None:
             accuracy_pct=replicate["accuracy_pct"] if last else None,
             eval_s=None,
         )
+
+
+def _schema_3_machine(environment: dict) -> dict:
+    """The fingerprint's parts that schema 3 recorded (no id: not all its hardware is known)."""
+    return {
+        "name": environment["host"],
+        "id": None,
+        "host": environment["host"],
+        "cpu": {
+            "model": environment["cpu_model"],
+            "flags": environment.get("cpu_flags", []),
+            "logical_cpus": environment["cpu_count"],
+            "affinity_cpus": environment.get("cpu_affinity"),
+            "cgroup_quota_cpus": None,
+            "usable_cores": None,
+            "governor": None,
+        },
+        "memory_gb": None,
+        "os": dict.fromkeys(["name", "kernel", "container", "wsl2"]),
+        "python": environment["python"],
+        "pytorch": {
+            "version": environment["torch"],
+            "cuda": environment["cuda"],
+            "cudnn": environment["cudnn"],
+        },
+        "gpus": [],
+        "nvidia_driver": dict.fromkeys(["version", "cuda"]),
+    }
 
 
 def markdown_table(run_table: pd.DataFrame) -> str:

@@ -17,7 +17,8 @@ Training time spans the epoch loop in every arm; accuracy is over the test image
 optimization buys. Compare the ratios printed by one invocation, not times across
 invocations: the machine's speed moves every arm between runs.
 
-    .venv/bin/python benchmarks/reference_vs_workflow.py --cache resources/cifar10.npz --epochs 10
+    .venv/bin/python benchmarks/reference_vs_workflow.py --cache resources/cifar10-$MD5.npz \
+        --epochs 10
 """
 
 import argparse
@@ -41,7 +42,9 @@ DEFAULT_ARMS = ["study", *CONFIG["ladders"]["cpu"]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", required=True, help="the prepared cache (cifar10.npz)")
+    parser.add_argument(
+        "--cache", required=True, help="the prepared cache (resources/cifar10-<md5>.npz)"
+    )
     parser.add_argument("--epochs", type=int, help="every arm's epochs (default: each its own)")
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="study and/or variants")
     parser.add_argument("--seed", type=int, default=0)

@@ -6,7 +6,7 @@ alike. Prints the milliseconds per step of every pass and their median. Compare 
 by alternating processes, one count each: switching counts inside one process flatters the
 larger one (the idle OpenMP threads keep spinning).
 
-    .venv/bin/python benchmarks/step_time.py --cache resources/cifar10.npz --threads 1
+    .venv/bin/python benchmarks/step_time.py --cache resources/cifar10-$MD5.npz --threads 1
 
 A variant may change settings after a slash, to time one change on its own:
 `--variants cpu-fast/backward=autograd,cpu-fast`.
@@ -37,7 +37,9 @@ CPU = torch.device("cpu")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", required=True, help="the prepared cache (cifar10.npz)")
+    parser.add_argument(
+        "--cache", required=True, help="the prepared cache (resources/cifar10-<md5>.npz)"
+    )
     parser.add_argument(
         "--variants",
         default="cpu,cpu-fast",

@@ -7,7 +7,7 @@ SGD lr 0.001 momentum 0.9, and its loop (zero_grad, forward, loss, backward, ste
 loss printed every 2000 batches). PyTorch's own thread count unless --threads is given. It
 reads the workflow's prepared cache, so both train on the same images.
 
-    python benchmarks/study_script.py --cache resources/cifar10.npz --epochs 10
+    python benchmarks/study_script.py --cache resources/cifar10-$MD5.npz --epochs 10
 
 Prints one JSON line: training time (around the epoch loop, as the study timed it), accuracy
 on the test set, each epoch's mean loss, and the thread count.
@@ -66,7 +66,9 @@ class Net(nn.Module):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", required=True, help="the prepared cache (cifar10.npz)")
+    parser.add_argument(
+        "--cache", required=True, help="the prepared cache (resources/cifar10-<md5>.npz)"
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch threads (default: PyTorch's)")

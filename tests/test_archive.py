@@ -23,6 +23,10 @@ MAKE_REAL_ARCHIVE = REPO.parent / "shared" / "data" / "make_cifar10_archive.py"
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 
 
+# batches.meta whose label_names is a list in a list ... 4,000 deep (printing it recurses).
+NAMES_NESTED_DEEP = b"\x80\x02}U\x0blabel_names" + b"]" * 4000 + b"a" * 3999 + b"s."
+
+
 def write_broken(tmp_path: Path, **corrupt) -> Path:
     """A 100-train / 20-test archive broken as `corrupt` says (see write_cifar_archive)."""
     return write_cifar_archive(tmp_path, corrupt=corrupt)[0]
@@ -157,6 +161,18 @@ def test_reads_python3_protocol2_pickles(tmp_path):
         (
             {"payload": {"test_batch": pickle.dumps(batch_dicts(10, 2, 0)["test_batch"])[:5000]}},
             "test_batch: not a valid pickle",
+        ),
+        (
+            {"edit": {"data_batch_2": edit_field(b"labels", lambda labels: np.array(3))}},
+            r"labels should be a list of integers, found an array of int64, shape \(\)",
+        ),
+        (
+            {"edit": {"batches.meta": edit_field(b"label_names", lambda n: [2**20000, *n[1:]])}},
+            r"label_names\[0\] should be a name, found an integer of 20001 bits",
+        ),
+        (
+            {"payload": {"batches.meta": NAMES_NESTED_DEEP}},
+            "batches.meta: label_names should be 10 names, found a list of length 1",
         ),
         ({"links": {"data_batch_1": tarfile.SYMTYPE}}, "data_batch_1: is a link"),
         ({"links": {"batches.meta": tarfile.LNKTYPE}}, "batches.meta: is a link"),

@@ -95,7 +95,9 @@ def test_label_names_must_be_printable(tmp_path):
     names = [b"airplane\x1b[2J", *[f"c{i}".encode() for i in range(9)]]
     edit = {"batches.meta": lambda meta: {**meta, b"label_names": names}}
     archive, _ = write_cifar_archive(tmp_path, corrupt={"edit": edit})
-    with pytest.raises(UserError, match="label_names should be short printable names"):
+    with pytest.raises(
+        UserError, match=r"label_names\[0\] should be a short printable name, found 'airplane"
+    ):
         read_archive(archive, **EXPECT)
 
 
@@ -120,9 +122,9 @@ def test_the_official_arrays_still_load(tmp_path):
     assert data.train_images[0].reshape(-1).tolist() == rows[0].tolist()
 
 
-def test_a_batch_of_many_tiny_opcodes_is_refused_before_it_is_built(tmp_path):
+def test_a_batch_of_many_tiny_opcodes_is_refused_as_it_is_built(tmp_path):
     """Half a million labels fit in a 1 MB member, but would cost several times that as a
-    list: the opcodes are counted first, against what the batch's images need."""
+    list: the opcodes are counted as they run, against what the batch's images need."""
     edit = {"data_batch_1": lambda batch: {**batch, b"labels": [1] * 500_000}}
     archive, _ = write_cifar_archive(tmp_path, corrupt={"edit": edit})
     with pytest.raises(UserError, match=r"data_batch_1: more than \d+ pickle opcodes"):
@@ -134,3 +136,15 @@ def test_a_label_past_int64_is_refused_in_one_line(tmp_path):
     archive, _ = write_cifar_archive(tmp_path, corrupt={"edit": edit})
     with pytest.raises(UserError, match=r"data_batch_2: a label outside 0\.\.9"):
         read_archive(archive, **EXPECT)
+
+
+def test_expecting_more_images_than_the_archive_holds_reserves_nothing(tmp_path):
+    """Each member is read as it is unpickled, not into a buffer of the size its images could
+    take: expecting 5,000,000 images says what is wrong, not "ran out of memory"."""
+    archive, _ = write_cifar_archive(tmp_path)
+
+    def read():
+        with pytest.raises(UserError, match="expected 5000000 training images, found 100"):
+            read_archive(archive, expect_train=5_000_000, expect_test=20)
+
+    assert _peak_while(read) < BUDGET

@@ -5,7 +5,12 @@ import re
 
 import pytest
 
-from cifarbench.config import selected_variants, validate_config, variant_settings
+from cifarbench.config import (
+    selected_variants,
+    unknown_target,
+    validate_config,
+    variant_settings,
+)
 from cifarbench.errors import UserError
 from workflow_helpers import REPO, shipped_config
 
@@ -129,10 +134,52 @@ def test_a_variant_name_that_cannot_be_a_file_name_is_rejected(config, name):
         validate_config(config, SCHEMA)
 
 
-def test_only_naming_an_unknown_variant_is_rejected(config):
-    config["only"] = "cpu,g-b61-w4"
-    with pytest.raises(UserError, match="only: unknown variant g-b61-w4"):
+@pytest.mark.parametrize(
+    ("only", "message"),
+    [
+        # The study's own g-b16w8 has no hyphen before w8: the likely typo.
+        ("cpu,g-b16-w8", "config: only: unknown variant 'g-b16-w8' (did you mean 'g-b16w8'?)"),
+        (
+            "batch-worker",
+            "config: only: unknown variant 'batch-worker' (did you mean 'batch-workers'?)",
+        ),
+        ("gpu", "config: only: unknown variant 'gpu'; known: cpu, g-initial, g-torch.cuda.amp,"),
+        ("cpu,,g-bn", "config: only: 'cpu,,g-bn' is not a comma-separated list of variant"),
+    ],
+)
+def test_only_naming_an_unknown_variant_suggests_the_nearest_or_lists_them(config, only, message):
+    config["only"] = only
+    with pytest.raises(UserError) as error:
         validate_config(config, SCHEMA)
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+    if "did you mean" in message:  # one suggestion, not all 29 names
+        assert "known:" not in str(error.value)
+
+
+def test_a_lowercase_true_from_the_command_line_says_how_snakemake_reads_booleans(config):
+    config["data_changed"] = "true"  # what `--config data_changed=true` gives
+    with pytest.raises(UserError) as error:
+        validate_config(config, SCHEMA)
+    assert str(error.value) == (
+        "config: data_changed: 'true' is not of type 'null', 'boolean' (--config reads True and "
+        "False, capitalized, as booleans)"
+    )
+
+
+def test_only_accepts_spaces_after_its_commas(config):
+    config["only"] = "cpu, g-b16-w4 ,g-bn"
+    validate_config(config, SCHEMA)
+    assert selected_variants(config) == ["cpu", "g-b16-w4", "g-bn"]
+
+
+def test_a_target_that_names_no_variant_says_which_one_was_meant(config):
+    said = unknown_target(config, "g-b16-w8")
+    assert said.startswith(
+        "results/g-b16-w8.json: unknown variant 'g-b16-w8' (did you mean 'g-b16w8'?); "
+        "a variant's target is results/<variant>.json"
+    )
+    assert "batch-workers.b4-w0" in unknown_target(config, "nothing-like-it")  # cells too
 
 
 def test_validation_does_not_change_the_config(config):

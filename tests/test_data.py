@@ -1,6 +1,9 @@
 """The data paths: same numbers and the same batches as the study's per-sample pipeline."""
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -167,3 +170,25 @@ def test_flip_and_translate_keeps_channels_last_and_moves_the_same_pixels():
     assert contiguous.is_contiguous()
     assert torch.equal(channels_last, contiguous)
     assert not torch.equal(contiguous, images)  # something moved
+
+
+def test_too_many_workers_is_said_once_in_a_training_log():
+    """PyTorch warns where a DataLoader is made and again where each epoch's workers start; a
+    job's log says it once. In its own process: pytest rewrites the warning filters."""
+    workers = len(os.sched_getaffinity(0)) + 1
+    two_epochs = (
+        "import numpy as np, torch\n"
+        "from cifarbench.data import torchvision_batches\n"
+        "from cifarbench.settings import Settings\n"
+        f"settings = Settings(workers={workers}, batch_size=4)\n"
+        "images, labels = np.zeros((8, 3, 32, 32), np.uint8), np.zeros(8, np.int64)\n"
+        "loader = torchvision_batches(images, labels, settings, torch.device('cpu'))\n"
+        "for epoch in range(2):\n"
+        "    for batch in loader:\n"
+        "        pass\n"
+    )
+    job = subprocess.run(
+        [sys.executable, "-c", two_epochs], capture_output=True, text=True, timeout=120
+    )
+    assert job.returncode == 0, job.stderr[-2000:]
+    assert job.stderr.count(f"This DataLoader will create {workers} worker processes") == 1

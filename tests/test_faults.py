@@ -1,10 +1,13 @@
 """Faults through the real `snakemake` command: hostile or broken archives never reach
 training, and a killed training job leaves no result and is redone on the next run."""
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,13 +15,13 @@ import psutil
 import pytest
 
 from cifar_archive import hostile_pickle, write_cifar_archive
-from workflow_helpers import SNAKEMAKE, data_workflow, snakemake
+from workflow_helpers import REPO, SNAKEMAKE, data_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
 
 def assert_nothing_prepared_or_trained(workdir: Path) -> None:
-    assert not (workdir / "resources" / "cifar10.npz").exists()
+    assert not list((workdir / "resources").glob("cifar10*.npz"))
     assert not list((workdir / "results").glob("*.json"))
     leftovers = [p.name for p in (workdir / "resources").glob(".*.tmp")]
     assert leftovers == []
@@ -45,7 +48,7 @@ def test_truncated_archive_fails_in_prepare_with_one_line(tmp_path):
     run = snakemake(workdir, "--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu")
     assert run.returncode != 0
     cause = [line for line in run.stderr.splitlines() if line.startswith("cifarbench error:")]
-    assert len(cause) == 1 and "cifar-10-python.tar.gz" in cause[0], run.stderr[-2000:]
+    assert len(cause) == 1 and f"cifar-10-python-{md5}.tar.gz" in cause[0], run.stderr[-2000:]
     assert_nothing_prepared_or_trained(workdir)
 
 
@@ -134,3 +137,92 @@ def test_an_interrupted_training_job_leaves_no_result_and_is_redone(tmp_path, ho
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert (workdir / "results" / "cpu.json").exists()
+
+
+def test_a_link_planted_at_a_benchmark_path_is_not_written_through(tmp_path):
+    """Snakemake writes each training job's benchmark itself, following links: the job removes
+    a link planted there first, and the file it points to is left as it was."""
+    archive, md5 = write_cifar_archive(tmp_path / "a", 20, 5)
+    workdir = data_workflow(tmp_path, archive, md5)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    benchmark = workdir / "results" / "benchmarks" / "cpu" / "seed0.tsv"
+    benchmark.parent.mkdir(parents=True)
+    benchmark.symlink_to(victim)
+    target = "results/seeds/cpu/seed0.json"
+    run = snakemake(
+        workdir, target, "--cores", "2", "--configfile", "data.yaml", "--config", "epochs=1"
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert victim.read_text() == "precious\n"
+    assert not benchmark.is_symlink() and benchmark.read_text().startswith("s\th:m:s")
+
+
+def _interrupt_during_epoch_two(workdir: Path, args: list[str]) -> None:
+    """Run snakemake with `args`, and press Ctrl-C once the training job is in its second
+    epoch."""
+    run = subprocess.Popen(
+        [SNAKEMAKE, *args],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _training_process(psutil.Process(run.pid))
+        _wait_for(workdir / "logs" / "train" / "cpu" / "seed0.log", "epoch 1/2:")
+        os.killpg(run.pid, signal.SIGINT)
+        assert run.wait(timeout=120) != 0
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+
+
+def test_a_stopped_retrain_never_leaves_the_old_result_standing(tmp_path):
+    """epochs=1, then epochs=2 stopped by Ctrl-C: the old result is still there, but the next
+    run retrains it, and a table never shows it under the new settings."""
+    archive, md5 = write_cifar_archive(tmp_path / "a", 20, 5)
+    workdir = data_workflow(tmp_path, archive, md5)
+    args = ["--cores", "2", "--configfile", "data.yaml", "--config", "only=cpu"]
+    first = snakemake(workdir, *args, "epochs=1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    _interrupt_during_epoch_two(workdir, [*args, "epochs=2"])
+    result = workdir / "results" / "cpu.json"
+    assert json.loads(result.read_text())["epochs"] == 1
+    # Where Snakemake lost what it ran with (its .snakemake/ deleted, results copied from
+    # elsewhere), nothing reruns the old result: the table refuses it, in one line.
+    forgetful = shutil.copytree(workdir, tmp_path / "forgetful", symlinks=True)
+    shutil.rmtree(forgetful / ".snakemake")
+    table = snakemake(forgetful, *args, "epochs=2", "tag=after")
+    assert table.returncode != 0
+    assert (
+        "cifarbench error: results/cpu.json: trained with epochs: 1, the config asks for "
+        "epochs: 2; to retrain it, remove results/cpu.json and results/seeds/cpu/, and run again"
+    ) in table.stderr
+    assert not (forgetful / "results" / "after" / "training_data.csv").exists()
+    planned = snakemake(workdir, "-n", *args, "epochs=2")
+    assert "rule train:" in planned.stdout, planned.stdout[-2000:]
+    rerun = snakemake(workdir, *args, "epochs=2")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert json.loads(result.read_text())["epochs"] == 2
+    csv = (workdir / "results" / "partial" / "cpu" / "training_data.csv").read_text()
+    assert csv.splitlines()[1].split(",")[4] == "2"  # the Epochs column
+
+
+def test_ctrl_c_while_the_training_job_imports_pytorch_prints_no_traceback():
+    """The training script sets Ctrl-C's action before its imports, which take seconds."""
+    script = REPO / "workflow" / "scripts" / "train.py"
+    job = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE, text=True)
+    try:
+        maps = Path(f"/proc/{job.pid}/maps")
+        deadline = time.monotonic() + 60
+        while "libtorch" not in maps.read_text():  # PyTorch's import is under way
+            assert time.monotonic() < deadline and job.poll() is None
+            time.sleep(0.01)
+        job.send_signal(signal.SIGINT)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        job.kill()
+    assert job.returncode == -signal.SIGINT
+    assert stderr == ""

@@ -244,5 +244,5 @@ def test_a_failing_slurm_job_fails_the_run(runs):
     # The failed job's SLURM log is kept, and the rule's own log names the cause.
     assert (workdir / "logs" / "slurm" / "rule_download" / f"{failed[1]}.log").exists()
     assert "md5 mismatch" in (workdir / "logs" / "download.log").read_text()
-    assert not (workdir / "resources" / "cifar-10-python.tar.gz").exists()
+    assert not list((workdir / "resources").glob("*cifar-10-python*"))
     assert not (workdir / REPORT / "training_data.csv").exists()

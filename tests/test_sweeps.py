@@ -68,7 +68,7 @@ def test_a_sweeps_settings_apply_to_every_cell(config):
         ),
         (
             {"batch_size": [4, 4]},
-            "config: sweeps.grid.axes.batch_size: [4, 4] has non-unique elements",
+            "config: sweeps.grid.axes.batch_size: 4 appears twice",
         ),
     ],
 )

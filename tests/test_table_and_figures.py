@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cifar_archive import write_cifar_archive
 from cifarbench import (
     comparison_figure,
     figure_style,
@@ -19,11 +20,14 @@ from cifarbench import (
     loss_figure,
     table,
     tradeoff_figure,
+    train,
 )
 from cifarbench.archive import read_archive
 from cifarbench.columns import EPOCHS, VARIANT
+from cifarbench.document import check_record
 from cifarbench.errors import UserError
 from cifarbench.figures import draw_figures
+from cifarbench.settings import Settings
 from workflow_helpers import FIGURES, study_settings
 
 # Each variant's baseline, as the config would choose it (by the device it asks for).
@@ -37,7 +41,6 @@ STUDY_HEADER = (
 def documents(tmp_path_factory):
     """Real metrics documents: cpu (2 replicates), a GPU variant that fell back, a skipped and a
     diverged one, written as the train rule writes them."""
-    from cifar_archive import write_cifar_archive
 
     archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
     data = read_archive(archive, expect_train=100, expect_test=40)
@@ -154,7 +157,8 @@ def test_names_of_points_close_together_do_not_overlap(csv, tmp_path, monkeypatc
     drawn = []
     monkeypatch.setattr(tradeoff_figure, "save", lambda figure, path: drawn.append(figure))
     tradeoff_figure.tradeoff(twins, str(tmp_path / "t.png"))
-    offsets = [text.xyann[1] for text in drawn[0].axes[0].texts]
+    names = {"one", "two", "three"}  # not the chance line's label
+    offsets = [text.xyann[1] for text in drawn[0].axes[0].texts if text.get_text() in names]
     assert len(offsets) == 3 and len(set(offsets)) == 3
 
 
@@ -167,7 +171,24 @@ def test_the_ladder_figure_names_its_rungs_epochs_not_the_whole_runs(
     monkeypatch.setattr(ladder_figure, "save", lambda figure, path: drawn.append(figure))
     ladder_figure.ladder(rows, results, {"cpu": ["cpu", "g-lr-huge"]}, str(tmp_path / "l.png"))
     subtitle = drawn[0]._suptitle.get_text().splitlines()[1]
-    assert subtitle.startswith("1 epochs,"), subtitle
+    assert subtitle.startswith("1 epoch,"), subtitle
+
+
+def test_a_ladder_bar_says_all_it_adds_to_the_bar_drawn_above_it(
+    csv, documents, tmp_path, monkeypatch
+):
+    """A run without the middle rungs: the bar below adds several settings, and says so."""
+    rows, results = pd.read_csv(csv), table.load_results(documents)
+    drawn = []
+    monkeypatch.setattr(ladder_figure, "save", lambda figure, path: drawn.append(figure))
+    rungs = ["cpu", "missing-rung", "g-lr-huge"]
+    ladder_figure.ladder(rows, results, {"cpu": rungs}, str(tmp_path / "l.png"))
+    title = drawn[0]._suptitle.get_text()
+    assert "each bar adds the settings it names to the bar above it" in title
+    assert "one" not in title
+    labels = [label.get_text() for label in drawn[0].axes[0].get_yticklabels()]
+    # cpu has two replicates; the diverged variant one, a learning rate and a log step more.
+    assert labels == ["cpu (stock)", "g-lr-huge\n+ lr: 1000000.0, replicates: 1, log_every: 1"]
 
 
 def test_a_ladder_whose_stock_rung_did_not_finish_says_so_instead_of_a_speedup(
@@ -226,6 +247,44 @@ def test_documents_are_not_modified_by_aggregation(documents):
             lambda text: text.replace('"variant": "cpu"', '"variant": "cpu-fast"'),
             "holds variant 'cpu-fast', not 'cpu'",
         ),
+        (  # parses as infinity
+            lambda text: re.sub(r'"lr": [0-9.e-]+', '"lr": 1e400', text, count=1),
+            "1e400 is not a finite number",
+        ),
+        (
+            lambda text: text.replace('"model": "net", ', ""),
+            "not a cifarbench metrics file: settings: 'model' is a required property",
+        ),
+        (
+            lambda text: text.replace('"loader": "torchvision"', '"loader": ["tensor"]'),
+            "settings.loader: ['tensor'] is not one of",
+        ),
+        (
+            lambda text: text.replace('"epochs": 1,', '"epochs": 1e30,', 1),
+            "epochs: 1e+30 is not of type 'integer'",
+        ),
+        (
+            lambda text: re.sub(r'"rss_mean_mb": [0-9.e-]+', '"rss_mean_mb": "big"', text, count=1),
+            "replicates.0.memory.rss_mean_mb: 'big' is not of type",
+        ),
+        (
+            lambda text: re.sub(r'"epochs": \[\{"epoch": 1, ', '"epochs": [{', text, count=1),
+            "replicates.0.epochs.0: 'epoch' is a required property",
+        ),
+        (
+            lambda text: text.replace(
+                '"reason": null', '"reason": ' + "[" * 100_000 + "]" * 100_000
+            ),
+            "cannot read metrics: nested too deeply",
+        ),
+        (
+            lambda text: text.replace('"reason": null', '"reason": ' + "[" * 30 + "]" * 30),
+            "cannot read metrics: nested deeper than 16 levels",
+        ),
+        (
+            lambda text: text.replace('"torch_threads": 1', '"torch_threads": ' + "9" * 5000),
+            "cannot read metrics: Exceeds the limit (4300 digits)",
+        ),
     ],
 )
 def test_a_corrupted_metrics_file_is_refused_naming_it(tmp_path, documents, edit, message):
@@ -233,6 +292,39 @@ def test_a_corrupted_metrics_file_is_refused_naming_it(tmp_path, documents, edit
     path.write_text(edit(json.dumps(json.loads(Path(documents[0]).read_text()))))
     with pytest.raises(UserError, match=re.escape(message)):
         table.load_results([str(path)])
+
+
+def test_an_endless_metrics_file_is_refused_after_a_bounded_read(tmp_path):
+    path = tmp_path / "cpu.json"
+    path.symlink_to("/dev/zero")  # read whole, it would fill the memory
+    with pytest.raises(UserError, match=r"cpu.json: cannot read metrics: larger than 64 MB"):
+        table.load_results([str(path)])
+
+
+def test_an_edited_seed_record_is_refused_in_one_line(tmp_path):
+    data = read_archive(write_cifar_archive(tmp_path, 10, 4)[0], 100, 40)
+    settings = Settings.from_dict(study_settings(workers=0, epochs=1))
+    record = train.run_seed("cpu", data, settings, gpu_fallback="cpu", threads=1, seed=0)
+    assert check_record(record, "seed0.json") is record
+    without_time = {**record, "job": {"start": "", "end": ""}}
+    with pytest.raises(UserError, match=r"seed0.json: not a cifarbench seed record: job: "):
+        check_record(without_time, "seed0.json")
+    record = {**record, "settings": {**record["settings"], "workers": -1}}
+    with pytest.raises(UserError, match=r"not a cifarbench seed record: settings.workers: -1"):
+        check_record(record, "seed0.json")
+
+
+def test_a_result_trained_under_other_settings_than_asked_is_refused(documents):
+    results = table.load_results(documents)
+    asked = {result["variant"]: result["settings"] for result in results}
+    assert table.load_results(documents, asked) == results
+    asked["cpu"] = {**asked["cpu"], "epochs": 6}
+    with pytest.raises(UserError) as error:
+        table.load_results(documents, asked)
+    assert str(error.value) == (
+        f"{documents[0]}: trained with epochs: 1, the config asks for epochs: 6; to retrain "
+        "it, remove results/cpu.json and results/seeds/cpu/, and run again"
+    )
 
 
 def test_a_cell_a_spreadsheet_would_run_is_made_inert(documents, tmp_path):
@@ -256,9 +348,28 @@ def test_every_figure_says_epochs_data_size_and_device_and_shows_chance(csv, doc
     rows = pd.read_csv(csv)
     comparison_figure.comparison(rows, "unused.png")
     title = drawn[0].axes[0].get_title()
-    assert "1 epochs, 100 training and 40 test images; ran on " in title
+    assert "1 epoch, 100 training and 40 test images; ran on " in title
     accuracy_lines = [line.get_ydata()[0] for line in drawn[0].axes[1].get_lines()]
     assert figure_style.CHANCE_PCT in accuracy_lines
+    assert "chance (10%)" in [text.get_text() for text in drawn[0].axes[1].texts]
+
+
+def test_the_studys_markers_say_where_and_how_long_the_study_trained(csv, drawn):
+    """cpu is the study's CPU run, g-b16-w4 one of its GPU runs, both 10 epochs; this run's
+    bars are 1 epoch, which the subtitle says."""
+    comparison_figure.comparison(pd.read_csv(csv), "unused.png")
+    legend = [text.get_text() for text in drawn[0].axes[0].get_legend().get_texts()]
+    assert "the study's laptop CPU (WSL2), 10 epochs" in legend
+    assert "the study's laptop GPU (WSL2), 10 epochs" in legend
+    title = drawn[0].axes[0].get_title()
+    assert title.endswith("\nmarkers: the study's 10-epoch runs; bars: this run's 1 epoch")
+
+
+def test_a_run_of_the_studys_epochs_needs_no_word_on_them(csv, drawn):
+    rows = pd.read_csv(csv)
+    rows[EPOCHS.header] = 10
+    comparison_figure.comparison(rows, "unused.png")
+    assert "markers:" not in drawn[0].axes[0].get_title()
 
 
 def test_a_run_where_every_variant_was_skipped_draws_no_negative_axis(documents, drawn):
@@ -270,7 +381,7 @@ def test_a_run_where_every_variant_was_skipped_draws_no_negative_axis(documents,
 
 
 def test_a_one_epoch_loss_plot_is_centred_on_its_epoch(documents, drawn):
-    loss_figure.loss_curves(table.load_results(documents), "unused.png", "1 epochs")
+    loss_figure.loss_curves(table.load_results(documents), "unused.png", "1 epoch")
     assert drawn[0].axes[0].get_xlim() == (0.5, 1.5)
 
 

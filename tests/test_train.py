@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from cifarbench import in_process, train
+from cifarbench import cuda_causes, in_process, train
 from cifarbench.config import variant_settings
 from cifarbench.document import check_metrics
 from cifarbench.errors import UserError
@@ -115,8 +115,11 @@ def test_gpu_variant_without_cuda_is_skipped_when_asked(learnable, no_cuda):
     assert "skipped" in document["reason"]
 
 
-def test_gpu_variant_without_cuda_fails_at_once_when_asked(no_cuda):
-    with pytest.raises(UserError, match=r"CUDA is not available.*gpu_fallback is 'error'"):
+def test_gpu_variant_without_cuda_fails_at_once_when_asked(no_cuda, monkeypatch):
+    """In one line that names the cause, as `cifarbench doctor` does (tests/test_doctor.py)."""
+    monkeypatch.setattr(cuda_causes, "why_no_cuda", lambda: "no NVIDIA GPU on this machine")
+    message = r"^no NVIDIA GPU on this machine, and gpu_fallback is 'error': .*cifarbench doctor"
+    with pytest.raises(UserError, match=message):
         resolve_device("cuda", "error")
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cifar_archive import write_cifar_archive
-from workflow_helpers import FIGURES, REPO, data_workflow, snakemake
+from workflow_helpers import FIGURES, copy_workflow, data_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +37,7 @@ STUDY_CONFIG = (
     "replicates=2",
     f"only={','.join(VARIANTS[:4])},tiny",
     "tag=study",
+    "machine=lab",
 )
 STUDY_HEADER = (
     "Optimization Technique,Training Time (seconds),Accuracy (%),Memory Usage (MB),Epochs"
@@ -139,6 +140,22 @@ def test_gpu_variant_on_a_machine_without_cuda_is_labelled_as_run_on_the_cpu(stu
     assert (row["Device Used"], bool(row["Fallback"])) == ("cpu", True)
 
 
+def test_every_result_names_its_machine_and_its_energy_or_why_not(study):
+    rows = pd.read_csv(study / REPORT / "training_data.csv").set_index("Optimization Technique")
+    for variant in VARIANTS:
+        document, row = load(study, variant), rows.loc[variant]
+        machine = document["environment"]["machine"]
+        assert machine["name"] == row["Machine"] == "lab"  # --config machine=lab
+        assert row["Machine ID"] == machine["id"] and machine["cpu"]["usable_cores"] >= 1
+        energies = [replicate["energy"] for replicate in document["replicates"]]
+        measured = [energy["joules"] for energy in energies if energy["joules"] is not None]
+        if measured:
+            assert row["Energy (J)"] == pytest.approx(sum(measured) / len(measured), abs=0.006)
+        else:  # no counter here: an empty cell and the reason, never 0
+            assert pd.isna(row["Energy (J)"]) and pd.isna(row["Energy per Image (mJ)"])
+            assert all(energy["reason"] for energy in energies)
+
+
 def test_cpu_training_jobs_never_overlap_in_time(study):
     """Each seed's job claims every core (--cores 2), so Snakemake runs them in turn."""
     records = [json.loads(p.read_text()) for p in (study / "results" / "seeds").glob("*/*.json")]
@@ -220,8 +237,9 @@ def test_one_variant_by_name_runs_only_what_it_needs(tmp_path, archive):
         (("only=cpu", "tag=quick"), "results/quick/training_data.csv"),
     ],
 )
-def test_a_partial_run_never_writes_over_the_whole_studys_report(config, report):
-    run = snakemake(REPO, "-n", *(("--config", *config) if config else ()))
+def test_a_partial_run_never_writes_over_the_whole_studys_report(config, report, tmp_path):
+    # In a copy: the checkout's own results/ and config.local.yaml are not the test's.
+    run = snakemake(copy_workflow(tmp_path), "-n", *(("--config", *config) if config else ()))
     assert run.returncode == 0, run.stderr[-2000:]
     assert re.search(rf"^\s+output: {re.escape(report)}$", run.stdout, re.M), run.stdout[-3000:]
 

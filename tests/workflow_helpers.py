@@ -70,7 +70,14 @@ def write_data_config(path: Path, archive: Path, md5: str, train: int, test: int
     return path
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+# A guard against a hung run, not a speed check: the study fixture's run takes minutes on a
+# quiet 2-core machine and several times that on a busy one.
+SNAKEMAKE_TIMEOUT_S = 1800
+
+
+def snakemake(
+    workdir: Path, *args: str, timeout: int = SNAKEMAKE_TIMEOUT_S
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [SNAKEMAKE, *args],
         cwd=workdir,

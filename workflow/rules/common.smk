@@ -8,38 +8,65 @@ from pathlib import Path
 # such line: Snakemake puts each script's folder on their path.)
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from cifarbench.config import (
-    all_variants,
+    TRAIN_BENCHMARK,
     baselines,
     heatmap_sweeps,
     nvidia_driver_loaded,
     report_dir,
     report_logs,
     selected_variants,
+    unknown_target,
     validate_config,
-    variant_settings,
 )
-
+from cifarbench.data_source import DATA_CHANGED, archive_path, cache_path, check_data_source
+from cifarbench.errors import UserError
+from cifarbench.invocation import check_config_files, check_report, requested_report
 from cifarbench.settings import Settings
 
-validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+# What the user typed is checked by the Snakemake they started, not again in each job.
+USER_COMMAND = workflow.is_main_process
+if USER_COMMAND:
+    check_config_files(workflow.overwrite_configfiles, Path.cwd())
+# Every variant's resolved settings, each sweep expanded once: the lookups below run per job.
+SETTINGS = validate_config(
+    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+)
 
 VARIANTS = selected_variants(config)
 # Each selected variant's baseline, for the table's comparisons.
 BASELINES = {name: baseline for name, baseline in baselines(config).items() if name in VARIANTS}
+# What each variant of this run is trained with: the table refuses a result trained otherwise.
+RUN_SETTINGS = {name: SETTINGS[name] for name in VARIANTS}
 HEATMAP_SWEEPS = heatmap_sweeps(config)
 REPORT_DIR = report_dir(config)
 REPORT_LOGS = report_logs(config)
+# The archive, its cache and every result are named by or record the archive's md5 (data.smk).
+DATA_MD5 = config["data"]["md5"]
 # Without an NVIDIA driver here, GPU variants that fall back to the CPU time the CPU.
 HOST_HAS_NVIDIA_DRIVER = nvidia_driver_loaded()
 
+if USER_COMMAND and not config.get(DATA_CHANGED):
+    check_data_source(DATA_MD5)
+if USER_COMMAND and requested_report(sys.argv):
+    check_report(requested_report(sys.argv), REPORT_DIR, Path.cwd())
+
+KNOWN_VARIANTS = "|".join(re.escape(name) for name in SETTINGS)
+
 
 wildcard_constraints:
-    variant="|".join(re.escape(name) for name in all_variants(config)),
+    variant=KNOWN_VARIANTS,
     seed=r"\d+",
+    # Any other name of results/<name>.json, for rule unknown_variant.
+    unknown=rf"(?!(?:{KNOWN_VARIANTS})\.json$)[^/]+",
 
 
 def settings_of(wildcards):
-    return variant_settings(config, wildcards.variant)
+    return dict(SETTINGS[wildcards.variant])
+
+
+def no_such_variant(wildcards):
+    """Rule unknown_variant's input: there is none, its target names no variant."""
+    raise UserError(unknown_target(config, wildcards.unknown))
 
 
 def seed_records(wildcards):
@@ -50,7 +77,7 @@ def seed_records(wildcards):
 
 def times_the_cpu(variant):
     """Whether a training job's time is CPU time, so it must have every core to itself."""
-    device = variant_settings(config, variant)["device"]
+    device = SETTINGS[variant]["device"]
     fell_back = not HOST_HAS_NVIDIA_DRIVER and config["gpu_fallback"] == "cpu"
     return device == "cpu" or fell_back
 

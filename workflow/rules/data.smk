@@ -1,13 +1,19 @@
+# The archive and its cache are named by the archive's md5 (cifarbench.data_source), so another
+# data config adds files beside these instead of replacing them. The url and the image counts
+# are read from the config by the scripts, not given as params: where the archive came from and
+# the counts it was checked against do not change what it is, and a changed param would rerun
+# the rule, deleting its output first (and a new cache retrains every variant).
+
+
 rule download:
     output:
-        archive="resources/cifar-10-python.tar.gz",
+        archive=archive_path(DATA_MD5),
     log:
         "logs/download.log",
     conda:
         "../../envs/analysis.yaml"
     params:
-        url=config["data"]["url"],
-        md5=config["data"]["md5"],
+        md5=DATA_MD5,
     script:
         "../scripts/download.py"
 
@@ -16,13 +22,10 @@ rule prepare:
     input:
         archive=rules.download.output.archive,
     output:
-        cache="resources/cifar10.npz",
+        cache=cache_path(DATA_MD5),
     log:
         "logs/prepare.log",
     conda:
         "../../envs/analysis.yaml"
-    params:
-        train_size=config["data"]["train_size"],
-        test_size=config["data"]["test_size"],
     script:
         "../scripts/prepare.py"

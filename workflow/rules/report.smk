@@ -13,6 +13,7 @@ rule aggregate:
         "../../envs/analysis.yaml"
     params:
         baselines=BASELINES,
+        settings=RUN_SETTINGS,
     script:
         "../scripts/aggregate.py"
 
@@ -57,5 +58,6 @@ rule plot:
         baselines=BASELINES,
         # The outputs' folder: cifarbench.figures.draw_figures names the files in it.
         folder=lambda wildcards, output: str(Path(output.comparison).parent),
+        settings=RUN_SETTINGS,
     script:
         "../scripts/plot.py"

@@ -3,10 +3,11 @@
 from cifarbench.download import fetch
 from cifarbench.job import run
 
+# The url from the config, not a param: see workflow/rules/data.smk.
 run(
     snakemake.log[0],
     fetch,
-    url=snakemake.params.url,
+    url=snakemake.config["data"]["url"],
     dest=snakemake.output.archive,
     md5=snakemake.params.md5,
 )

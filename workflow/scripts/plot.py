@@ -9,11 +9,12 @@ def plot(
     *,
     metrics: list[str],
     baselines: dict[str, str],
+    settings: dict[str, dict],
     ladders: dict[str, list[str]],
     heatmap_sweeps: dict[str, dict[str, dict]],
     folder: str,
 ) -> None:
-    results = load_results(metrics)
+    results = load_results(metrics, settings)
     table = build_table(results, baselines)  # the CSV's table, in memory
     draw_figures(table, results, ladders, heatmap_sweeps, folder)
 
@@ -23,6 +24,7 @@ run(
     plot,
     metrics=list(snakemake.input.metrics),
     baselines=dict(snakemake.params.baselines),
+    settings=dict(snakemake.params.settings),
     ladders=dict(snakemake.params.ladders),
     heatmap_sweeps=dict(snakemake.params.heatmap_sweeps),
     folder=snakemake.params.folder,

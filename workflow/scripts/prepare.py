@@ -24,6 +24,7 @@ run(
     prepare,
     archive=snakemake.input.archive,
     cache=snakemake.output.cache,
-    train_size=snakemake.params.train_size,
-    test_size=snakemake.params.test_size,
+    # From the config, not params: see workflow/rules/data.smk.
+    train_size=snakemake.config["data"]["train_size"],
+    test_size=snakemake.config["data"]["test_size"],
 )

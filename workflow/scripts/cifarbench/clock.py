@@ -10,22 +10,27 @@ from collections.abc import Iterator
 
 class TrainingClock:
     """Training time: from the start of the epoch loop, less the time spent off the clock
-    (evaluating the test set after an epoch)."""
+    (evaluating the test set after an epoch). `paused_with` are meters (the energy meter)
+    whose own `off()` pauses them for the same spans."""
 
-    def __init__(self):
+    def __init__(self, paused_with: list = ()):
         self.start = time.perf_counter()
         self.excluded = 0.0
+        self.paused_with = list(paused_with)
 
     def read(self) -> float:
         return time.perf_counter() - self.start - self.excluded
 
     @contextlib.contextmanager
     def off(self) -> Iterator[None]:
-        paused = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.excluded += time.perf_counter() - paused
+        with contextlib.ExitStack() as meters:
+            for meter in self.paused_with:
+                meters.enter_context(meter.off())
+            paused = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.excluded += time.perf_counter() - paused
 
 
 def warmup(epochs: list[dict], first_step_s: float | None, compiled: bool) -> dict:

@@ -24,6 +24,15 @@ STUDY_RESULTS = {
     "g-lr": (None, 57.38, None),
 }
 STUDY_MACHINE = "the study's laptop GPU (WSL2)"
+# Its `cpu` row ran on the same laptop's CPU; every row of its table trained 10 epochs.
+STUDY_CPU_MACHINE = "the study's laptop CPU (WSL2)"
+STUDY_EPOCHS = 10
+
+
+def study_machine(variant: str) -> str:
+    return STUDY_CPU_MACHINE if variant == "cpu" else STUDY_MACHINE
+
+
 # The study's "compared to CPU": every row's speedup over the `cpu` variant, whatever its
 # baseline.
 CPU_BASELINE = "cpu"
@@ -88,6 +97,11 @@ EPOCHS = Column("Epochs", lambda r: r["epochs"])
 TRAIN_IMAGES = Column("Train Images", _first_replicate("train_images"))
 TEST_IMAGES = Column("Test Images", _first_replicate("test_images"))
 DEVICE_NAME = Column("Device Name", lambda r: r["device"]["name"])
+MACHINE = Column("Machine", lambda r: r["environment"]["machine"]["name"])
+MACHINE_ID = Column("Machine ID", lambda r: r["environment"]["machine"]["id"])
+SETTINGS_HASH = Column("Settings Hash", lambda r: r["settings_hash"])
+ENERGY = Column("Energy (J)", _mean("energy_j"), measured=True)
+ENERGY_PER_IMAGE = Column("Energy per Image (mJ)", _mean("energy_per_image_mj"), measured=True)
 STATUS = Column("Status", lambda r: r["status"])
 DEVICE_USED = Column("Device Used", lambda r: r["device"]["used"] or "none")
 FALLBACK = Column("Fallback", lambda r: r["device"]["fallback"])
@@ -179,6 +193,8 @@ COLUMNS = [
     DEVICE_USED,
     DEVICE_NAME,
     FALLBACK,
+    MACHINE,
+    MACHINE_ID,
     Column("Model", _setting("model")),
     Column("Batch Size", _setting("batch_size")),
     Column("Workers", _workers),
@@ -213,6 +229,8 @@ COLUMNS = [
     Column("CUDA Peak Allocated (MB)", _mean("cuda_peak_allocated_mb"), measured=True),
     Column("CUDA Peak Reserved (MB)", _mean("cuda_peak_reserved_mb"), measured=True),
     Column("Throughput (images/s)", _mean("throughput_img_s"), measured=True),
+    ENERGY,
+    ENERGY_PER_IMAGE,
     Column("Data Wait (seconds)", _mean("data_wait_s"), measured=True),
     FIRST_EPOCH,
     STEADY_EPOCH,
@@ -227,5 +245,5 @@ COLUMNS = [
     ),
     Column("Torch Threads", lambda r: r["environment"]["torch_threads"]),
     Column("Reason", lambda r: r["reason"]),
-    Column("Settings Hash", lambda r: r["settings_hash"]),
+    SETTINGS_HASH,
 ]

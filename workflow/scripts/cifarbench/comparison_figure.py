@@ -8,12 +8,15 @@ import seaborn as sns
 from cifarbench.columns import (
     ACCURACY,
     ACCURACY_STD,
+    EPOCHS,
     FALLBACK,
     MEMORY,
     MEMORY_STD,
     REPLICATES,
     STATUS,
     STUDY_ACCURACY,
+    STUDY_CPU_MACHINE,
+    STUDY_EPOCHS,
     STUDY_MACHINE,
     STUDY_MEMORY,
     STUDY_TIME,
@@ -21,6 +24,7 @@ from cifarbench.columns import (
     TIME_STD,
     TIME_TO_PREFIX,
     VARIANT,
+    study_machine,
 )
 from cifarbench.figure_style import COLORS, LEGEND, bar_kind, chance_line, run_subtitle, save
 
@@ -29,7 +33,6 @@ PANELS = [  # (column, std column, the study's column, axis label), the study's 
     (ACCURACY.header, ACCURACY_STD.header, STUDY_ACCURACY.header, "Accuracy (%)"),
     (MEMORY.header, MEMORY_STD.header, STUDY_MEMORY.header, "Memory usage (MB, mean RSS)"),
 ]
-STUDY_LABEL = f"the study, measured on {STUDY_MACHINE}"
 
 
 def comparison(table: pd.DataFrame, path: str) -> None:
@@ -59,14 +62,16 @@ def comparison(table: pd.DataFrame, path: str) -> None:
             padding=2,
             fontsize=8,
         )
-        _study_markers(axis, bars, table[study_column].astype(float))
+        _study_markers(axis, bars, table[study_column].astype(float), table[VARIANT.header])
         axis.set_ylabel(axis_label)
         axis.margins(y=0.18)
         axis.set_ylim(bottom=0)  # all skipped: no negative axis around empty bars
     if targets:
         _targets_panel(axes[-1], table, targets)
     chance_line(axes[1])
-    axes[0].set_title(f"CIFAR-10 training optimizations compared\n{run_subtitle(table)}")
+    axes[0].set_title(
+        f"CIFAR-10 training optimizations compared\n{run_subtitle(table)}{_study_epochs(table)}"
+    )
     axes[-1].tick_params(axis="x", labelrotation=30)
     plt.setp(axes[-1].get_xticklabels(), ha="right", rotation_mode="anchor")
     _legend(axes[0], set(kinds))
@@ -100,20 +105,36 @@ def _targets_panel(axis: plt.Axes, table: pd.DataFrame, headers: list[str]) -> N
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
 
 
-def _study_markers(axis: plt.Axes, bars, study: pd.Series) -> None:
-    """The study's own number for a variant, as a marker on the right edge of its bar."""
-    right_edges = [bar.get_x() + bar.get_width() for bar in bars]
-    shown = study.notna().to_numpy()
-    if shown.any():
-        axis.scatter(
-            [x for x, s in zip(right_edges, shown, strict=True) if s],
-            study[shown],
-            marker="D",
-            s=22,
-            color="black",
-            zorder=5,
-            label=STUDY_LABEL,
-        )
+def _study_markers(axis: plt.Axes, bars, study: pd.Series, variants: pd.Series) -> None:
+    """The study's own number for a variant, as a marker on the right edge of its bar: a
+    diamond for its GPU runs, a square for its CPU run, each labelled with where it ran."""
+    right_edges = pd.Series([bar.get_x() + bar.get_width() for bar in bars], index=study.index)
+    machines = variants.map(study_machine)
+    for machine, marker in ((STUDY_MACHINE, "D"), (STUDY_CPU_MACHINE, "s")):
+        shown = study.notna() & (machines == machine)
+        if shown.any():
+            axis.scatter(
+                right_edges[shown],
+                study[shown],
+                marker=marker,
+                s=22,
+                color="black",
+                zorder=5,
+                label=f"{machine}, {STUDY_EPOCHS} epochs",
+            )
+
+
+def _study_epochs(table: pd.DataFrame) -> str:
+    """A line under the subtitle when the study's markers trained other epochs than the bars."""
+    shown = table[STUDY_TIME.header].notna() | table[STUDY_ACCURACY.header].notna()
+    ran = sorted({int(e) for e in table.loc[shown, EPOCHS.header].dropna()})
+    if not ran or ran == [STUDY_EPOCHS]:
+        return ""
+    bars = " or ".join(map(str, ran))
+    return (
+        f"\nmarkers: the study's {STUDY_EPOCHS}-epoch runs; bars: this run's {bars} "
+        f"epoch{'' if ran == [1] else 's'}"
+    )
 
 
 def _value_text(value: float, status: str) -> str:
@@ -126,8 +147,8 @@ def _legend(axis: plt.Axes, kinds: set[str]) -> None:
     names = [LEGEND[k] for k in COLORS if k in kinds]
     markers, marker_names = axis.get_legend_handles_labels()
     axis.legend(
-        [*handles, *markers[:1]],
-        [*names, *marker_names[:1]],
+        [*handles, *markers],
+        [*names, *marker_names],
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
         fontsize=8,

@@ -2,6 +2,7 @@
 batches (`loader: grouped`, `loader: tensor`)."""
 
 import math
+import warnings
 from collections.abc import Iterator
 from functools import partial
 
@@ -23,6 +24,11 @@ PIXEL_VALUES = (_PIXELS / np.float32(255) - np.float32(0.5)) / np.float32(0.5)
 # fetched this many images at a time and split into batches before they cross to the main
 # process, so the cost of a request (indices out, a pickled batch back) is paid once per group.
 SAMPLES_PER_REQUEST = 256
+
+# PyTorch warns of more workers than usable CPUs from two places (where a DataLoader is made and
+# where each epoch's workers start), which Python's default filter counts as two warnings: one
+# line in the training log says it.
+warnings.filterwarnings("once", message="This DataLoader will create", category=UserWarning)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,9 @@
 versioned contract (workflow/schemas/metrics.schema.yaml), checked where it is written and read.
 """
 
+import dataclasses
 import functools
+import json
 import statistics
 from pathlib import Path
 
@@ -10,14 +12,18 @@ import jsonschema
 import yaml
 
 from cifarbench.errors import UserError
+from cifarbench.schemas import Validator
 from cifarbench.settings import Settings, settings_hash
 from cifarbench.targets import replicate_times, summarize_target, target_key
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "metrics.schema.yaml"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_PATH = SCHEMAS / "metrics.schema.yaml"
 # Bump with the schema on any change a reader could notice. 2: the stock-by-default settings;
-# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs); 4: accuracy
-# after every epoch and the training clock at each epoch's end, time to target, stop_at, the
-# first epoch and first step apart from the steady ones.
+# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs); 4: the machine's
+# fingerprint (environment.machine), each replicate's energy (off during evaluation), data.md5
+# (the archive it was trained on), accuracy after every epoch and the training clock at each
+# epoch's end, time to target, stop_at, the first epoch and first step apart from the steady
+# ones.
 SCHEMA_VERSION = 4
 
 # Metrics with a mean and standard deviation over the replicates that finished.
@@ -30,6 +36,8 @@ SUMMARIZED = {
     "cuda_peak_reserved_mb": lambda r: r["memory"]["cuda_peak_reserved_mb"],
     "throughput_img_s": lambda r: r["throughput_img_s"],
     "data_wait_s": lambda r: sum(epoch["data_wait_s"] for epoch in r["epochs"]),
+    "energy_j": lambda r: r["energy"]["joules"],
+    "energy_per_image_mj": lambda r: r["energy"]["per_image_mj"],
     "first_epoch_time_s": lambda r: r["first_epoch_time_s"],
     "steady_epoch_time_s": lambda r: r["steady_epoch_time_s"],
 }
@@ -38,6 +46,7 @@ SUMMARIZED = {
 def metrics_document(
     variant: str,
     settings: Settings,
+    data: dict,
     device: dict,
     replicates: list[dict],
     reason: str | None,
@@ -57,6 +66,7 @@ def metrics_document(
         "reason": reason,
         "settings": settings.to_dict(),
         "settings_hash": settings_hash(settings.to_dict()),
+        "data": data,
         "device": device,
         "epochs": settings.epochs,
         "summary": summary_statistics(replicates),
@@ -82,10 +92,11 @@ def _target_summary(replicates: list[dict], targets: list[float]) -> dict:
     }
 
 
-def combine(records: list[dict], targets: list[float] = ()) -> dict:
+def combine(records: list[dict], machine: str | None = None, targets: list[float] = ()) -> dict:
     """The variant's metrics document from its seeds' records (cifarbench.train.run_seed),
     in seed order, with time to each of `targets` (the config's). Its environment is the
-    first seed's; its job spans all of them."""
+    first seed's, its machine named `machine` (the config's `machine:`; None keeps the host's
+    name); its job spans all of them."""
     first = records[0]
     settings = Settings.from_dict(first["settings"])
     if [r["seed"] for r in records] != list(settings.seeds):
@@ -99,15 +110,39 @@ def combine(records: list[dict], targets: list[float] = ()) -> dict:
         "wall_time_s": sum(r["job"]["wall_time_s"] for r in records),
     }
     replicates = [r["replicate"] for r in records if r["replicate"] is not None]
+    environment = first["environment"]
+    if machine:
+        environment = {
+            **environment,
+            "machine": {**environment.get("machine", {}), "name": machine},
+        }
     return metrics_document(
         first["variant"],
         settings,
+        first["data"],
         first["device"],
         replicates,
         first["reason"],
-        first["environment"],
+        environment,
         job,
         targets,
+    )
+
+
+def check_trained_as_asked(document: dict, asked: dict, source: str) -> dict:
+    """Return `document`, or raise UserError unless it was trained with the settings the config
+    asks for: a stopped retrain must never leave the old result standing under new settings."""
+    if document["settings_hash"] == settings_hash(asked):
+        return document
+    trained = document["settings"]
+    differ = [key for key in asked if trained.get(key) != asked[key]]
+    said = ", ".join(f"{key}: {json.dumps(trained.get(key))}" for key in differ)
+    wanted = ", ".join(f"{key}: {json.dumps(asked[key])}" for key in differ)
+    variant = document["variant"]
+    raise UserError(
+        f"{source}: trained with {said or 'other settings'}, the config asks for "
+        f"{wanted or 'others'}; to retrain it, remove results/{variant}.json and "
+        f"results/seeds/{variant}/, and run again"
     )
 
 
@@ -153,17 +188,42 @@ def _values(replicates: list[dict], metric: str) -> list[float]:
 
 
 @functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA_PATH.read_text()))
+def _validator(definition: str | None = None) -> Validator:
+    """The metrics document's validator, or one of its `$defs` (`record`)."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    if definition:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    return Validator(schema)
+
+
+@functools.cache
+def _settings_validator() -> Validator:
+    """A document's settings are a variant's settings as the config defines them, every one
+    present: the readers look up `model`, `loader`, `workers`... by name."""
+    settings = yaml.safe_load((SCHEMAS / "config.schema.yaml").read_text())["$defs"]["settings"]
+    return Validator({**settings, "required": [f.name for f in dataclasses.fields(Settings)]})
 
 
 def check_metrics(document: dict, source: str) -> dict:
     """Return `document` unchanged, or raise UserError naming `source` and the broken field."""
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
-    if error is not None:
-        raise UserError(
-            f"{source}: not a cifarbench metrics file: {field_path(error)}: {error.message}"
+    return _checked(document, source, _validator(), "a cifarbench metrics file")
+
+
+def check_record(record: dict, source: str) -> dict:
+    """The same for one seed's record (results/seeds/...), which summarize reads."""
+    return _checked(record, source, _validator("record"), "a cifarbench seed record")
+
+
+def _checked(document, source: str, validator: Validator, kind: str) -> dict:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is None:
+        error = jsonschema.exceptions.best_match(
+            _settings_validator().iter_errors(document["settings"])
         )
+        if error is not None:
+            error.path.appendleft("settings")
+    if error is not None:
+        raise UserError(f"{source}: not {kind}: {field_path(error)}: {error.message}")
     return document
 
 

@@ -53,14 +53,25 @@ def run_subtitle(table: pd.DataFrame) -> str:
         return " or ".join(f"{v:,}" for v in counts)
 
     devices = ", ".join(sorted(finished[DEVICE_NAME.header].dropna().unique()))
+    epochs = values(EPOCHS)
     return (
-        f"{values(EPOCHS)} epochs, {values(TRAIN_IMAGES)} training and "
+        f"{epochs} epoch{'' if epochs == '1' else 's'}, {values(TRAIN_IMAGES)} training and "
         f"{values(TEST_IMAGES)} test images; ran on {devices}"
     )
 
 
 def chance_line(axis: plt.Axes) -> None:
-    axis.axhline(CHANCE_PCT, color="grey", linestyle=":", linewidth=1, label="chance (10%)")
+    """What guessing scores, labelled on the line itself (a legend may be far from it)."""
+    axis.axhline(CHANCE_PCT, color="grey", linestyle=":", linewidth=1)
+    axis.annotate(
+        f"chance ({CHANCE_PCT}%)",
+        xy=(0, CHANCE_PCT),
+        xycoords=("axes fraction", "data"),
+        xytext=(2, 2),
+        textcoords="offset points",
+        color="grey",
+        fontsize=7,
+    )
 
 
 def save(figure: plt.Figure, path: str) -> None:

@@ -23,4 +23,4 @@ def run_variant(
         run_seed(variant, data, resolved, gpu_fallback=gpu_fallback, threads=threads, seed=seed)
         for seed in resolved.seeds
     ]
-    return combine(records, targets)
+    return combine(records, targets=targets)

@@ -37,7 +37,7 @@ def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str
     # The subtitle is the ladders' own (a recipe's 3 epochs elsewhere in the run are not theirs).
     rung_rows = rows.loc[[rung for rungs in present.values() for rung in rungs]]
     figure.suptitle(
-        "What each optimization buys (each rung adds one to the rung above)\n"
+        "What each optimization buys (each bar adds the settings it names to the bar above it)\n"
         + run_subtitle(rung_rows if present else table)
     )
     figure.tight_layout()

@@ -16,6 +16,7 @@ from cifarbench import measure
 from cifarbench.cache import Cifar
 from cifarbench.clock import TrainingClock, warmup
 from cifarbench.data import flip_and_translate, make_batches, normalize
+from cifarbench.energy import EnergyMeter
 from cifarbench.errors import UserError
 from cifarbench.handwritten import HandwrittenNet
 from cifarbench.losses import Diverged, StepLosses
@@ -238,8 +239,9 @@ def run_training(trainer: Trainer, data: Cifar, label: str = "") -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     progress = Progress(settings.epochs, label=label)
-    with measure.MemorySampler() as memory, progress:
-        clock = TrainingClock()
+    with measure.MemorySampler() as memory, progress, EnergyMeter(device) as energy:
+        # Evaluation after an epoch is off both: the clock's time and the meter's energy.
+        clock = TrainingClock(paused_with=[energy])
         try:
             stopped = _train_epochs(trainer, data, progress, clock, epochs)
         except Diverged as error:
@@ -262,6 +264,7 @@ def run_training(trainer: Trainer, data: Cifar, label: str = "") -> dict:
         "train_images": len(data.train_labels),
         "test_images": len(data.test_labels),
         "memory": {**memory.summary(), **measure.cuda_memory(device)},
+        "energy": energy.reading(images),
         "epochs": epoch_records,
         **warmup(epoch_records, trainer.first_step_s, settings.compile),
         "first_batch_after_job_start_s": trainer.first_batch_s,

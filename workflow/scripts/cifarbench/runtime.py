@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
+from cifarbench import cuda_causes
 from cifarbench.errors import UserError
 from cifarbench.settings import Settings
 
@@ -22,12 +23,15 @@ def resolve_device(requested: str, gpu_fallback: str) -> tuple[torch.device | No
     """The device a variant runs on and why it differs from the request (None: skip it)."""
     if requested == "cpu" or torch.cuda.is_available():
         return torch.device(requested), None
-    missing = "CUDA is not available on this machine"
+    missing = cuda_causes.why_no_cuda()  # the cause, as `cifarbench doctor` names it
     if gpu_fallback == "cpu":
         return torch.device("cpu"), f"{missing}; ran on the CPU (gpu_fallback: cpu)"
     if gpu_fallback == "skip":
         return None, f"{missing}; skipped (gpu_fallback: skip)"
-    raise UserError(f"{missing} and gpu_fallback is 'error': this variant needs device: cuda")
+    raise UserError(
+        f"{missing}, and gpu_fallback is 'error': this variant needs device: cuda "
+        "(`cifarbench doctor` says what to do)"
+    )
 
 
 def usable_threads(threads: int) -> int:

@@ -12,12 +12,14 @@ Snakemake's `Paramspace` maps a table of parameters to paths such as
 namespace that `only=`, targets, the CSV and the figures use), so sweeps expand to variants.
 """
 
+import collections
 import difflib
 import itertools
 
 import jsonschema
 
 from cifarbench.errors import UserError
+from cifarbench.schemas import Validator
 from cifarbench.settings import as_written
 
 # Short names of the settings sweeps most often vary, for readable cell names (b16-w4).
@@ -64,15 +66,21 @@ def check(config: dict, settings_schema: dict) -> None:
             raise UserError(f"{where}.base: unknown variant {spec['base']!r}")
         for axis, values in spec["axes"].items():
             if axis not in known:
-                hint = difflib.get_close_matches(axis, known, n=1)
+                hint = difflib.get_close_matches(str(axis), known, n=1)
                 said = f" (did you mean '{hint[0]}'?)" if hint else ""
                 raise UserError(f"{where}.axes: unknown setting '{axis}'{said}")
             _check_values(f"{where}.axes.{axis}", values, known[axis])
 
 
 def _check_values(where: str, values: list, schema: dict) -> None:
-    validator = jsonschema.Draft202012Validator(schema)
+    """Each value is one the setting takes, and is there once (each value is a cell's name)."""
+    validator = Validator(schema)
     for value in values:
         error = jsonschema.exceptions.best_match(validator.iter_errors(value))
         if error is not None:
             raise UserError(f"{where}: {error.message}")
+    # As JSON compares them: 1 and 1.0 are one value, true and 1 two.
+    counts = collections.Counter((isinstance(value, bool), value) for value in values)
+    twice = [value for (_, value), count in counts.items() if count > 1]
+    if twice:
+        raise UserError(f"{where}: {twice[0]!r} appears twice")

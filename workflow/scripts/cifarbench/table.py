@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -25,15 +26,25 @@ from cifarbench.columns import (
     table_columns,
     targets_of,
 )
-from cifarbench.document import check_metrics, replicate_values
+from cifarbench.document import check_metrics, check_trained_as_asked, replicate_values
 from cifarbench.errors import UserError
+from cifarbench.units import MB
 
 log = logging.getLogger("cifarbench.table")
 
+# A metrics document is a few hundred KB at most (1000 replicates of 100 epochs), nested 5 deep.
+MAX_METRICS_BYTES = 64 * MB
+MAX_METRICS_DEPTH = 16
 
-def load_results(paths: list[str]) -> list[dict]:
-    """Read and check each variant's JSON, in the given order."""
-    return [_load_result(Path(path)) for path in paths]
+
+def load_results(paths: list[str], settings: dict[str, dict] | None = None) -> list[dict]:
+    """Read and check each variant's JSON, in the given order; given `settings` (each variant's
+    settings as the config asks for them), refuse a result trained under others."""
+    results = [_load_result(Path(path)) for path in paths]
+    for result, path in zip(results, paths, strict=True):
+        if settings is not None:
+            check_trained_as_asked(result, settings[result["variant"]], path)
+    return results
 
 
 def _load_result(path: Path) -> dict:
@@ -48,15 +59,48 @@ def check_named_by_its_file(document: dict, path: Path) -> dict:
 
 
 def read_metrics(path: Path) -> dict:
-    """A metrics file's JSON, unchecked; NaN and Infinity are refused."""
+    """A metrics file's JSON, unchecked. An edited file is read in bounded memory and time:
+    no more than MAX_METRICS_BYTES, nested no deeper than MAX_METRICS_DEPTH, and NaN,
+    Infinity and numbers too large to be finite (1e400) are refused."""
     try:
-        return json.loads(path.read_text(), parse_constant=_not_finite)
+        with open(path, "rb") as file:  # a link to /dev/zero in results/ reads forever
+            text = file.read(MAX_METRICS_BYTES + 1)
+        if len(text) > MAX_METRICS_BYTES:
+            raise ValueError(f"larger than {MAX_METRICS_BYTES // MB} MB")
+        document = json.loads(text, parse_constant=_not_finite, parse_float=_finite)
+        _check_depth(document)
+        return document
+    except RecursionError as error:
+        raise UserError(f"{path}: cannot read metrics: nested too deeply") from error
     except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
         raise UserError(f"{path}: cannot read metrics: {error}") from error
 
 
 def _not_finite(constant: str):
     raise ValueError(f"{constant} is not a finite number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return number
+
+
+def _check_depth(document) -> None:
+    """Refuse nesting a metrics document never has: every reader after this one (the schema
+    check, the figures) may walk it recursively."""
+    level, depth = [document], 0
+    while level:
+        depth += 1
+        if depth > MAX_METRICS_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_METRICS_DEPTH} levels")
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
 
 
 def build_table(results: list[dict], baselines: dict[str, str]) -> pd.DataFrame:

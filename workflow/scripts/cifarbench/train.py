@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from cifarbench import measure, runtime
+from cifarbench import fingerprint, measure, runtime
 from cifarbench.cache import Cifar
 from cifarbench.errors import UserError
 from cifarbench.loop import Trainer, train_replicate
@@ -19,10 +19,18 @@ log = logging.getLogger("cifarbench.train")
 
 
 def run_seed(
-    variant: str, data: Cifar, settings: Settings, *, gpu_fallback: str, threads: int, seed: int
+    variant: str,
+    data: Cifar,
+    settings: Settings,
+    *,
+    gpu_fallback: str,
+    threads: int,
+    seed: int,
+    data_md5: str | None = None,
 ) -> dict:
     """Train one seed of a variant (one training job) and return its record, which
-    `document.combine` joins with the other seeds' into the variant's metrics document."""
+    `document.combine` joins with the other seeds' into the variant's metrics document.
+    `data_md5`: the md5 of the archive `data` came from (None: not from an archive)."""
     started, wall_start = measure.now_iso(), time.perf_counter()
     device, reason = _set_up(settings, gpu_fallback, threads)
     replicate = None
@@ -33,10 +41,16 @@ def run_seed(
         "variant": variant,
         "seed": seed,
         "settings": settings.to_dict(),
+        "data": {"md5": data_md5},
         "device": _device_record(settings.device, device),
         "reason": reason,
         "replicate": replicate,  # None: skipped
-        "environment": {**measure.environment(), "threads_requested": threads},
+        "environment": {
+            **measure.environment(),
+            "threads_requested": threads,
+            # named after the host here; `summarize` names it as the config's `machine:` says
+            "machine": fingerprint.machine(),
+        },
         "job": {
             "start": started,
             "end": measure.now_iso(),
