@@ -118,17 +118,19 @@ class EnergyMeter:
     def off(self) -> Iterator[None]:
         """A span whose energy is not counted. A counter that cannot be read around it leaves
         no reading at all (its energy could not be taken out), with the reason."""
-        before = self._read_or_drop()
+        before = self._read_or_drop(lambda counter: counter.read())
         yield
-        after = self._read_or_drop() if before is not None else None
-        if after is not None:
-            self.excluded_j += self.counter.joules(before, after)
+        if before is not None:
+            self.excluded_j += (
+                self._read_or_drop(lambda counter: counter.joules(before, counter.read())) or 0.0
+            )
 
-    def _read_or_drop(self) -> list[int] | None:
+    def _read_or_drop(self, read):
+        """`read(counter)`, or None, dropping the counter with the reason, when it fails."""
         if self.counter is None:
             return None
         try:
-            return self.counter.read()
+            return read(self.counter)
         except (OSError, ValueError) as error:
             self.reason = f"the {self.counter.source} counter could not be read ({error})"
             self.counter = None
