@@ -131,7 +131,7 @@ def test_a_run_with_more_jobs_than_a_run_may_plan_is_refused(config):
         ("data.test_size", 10**30, "config: data.test_size: 10000000000000000000000000000"),
         ("train_threads", 10**9, "config: train_threads: 1000000000 is greater than"),
         ("tag", "quick\n", "config: tag: 'quick\\n' is not a valid name"),
-        ("only", "cpu\n", "config: only: 'cpu\\n' is not a valid name"),
+        ("only", "cpu\n", "config: only: 'cpu\\n' is not a comma-separated list"),
         ("data.md5", "c58f30108f718f92721af3b95e74349a\n", "config: data.md5: 'c58f30108f7"),
     ],
 )
