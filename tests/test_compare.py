@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cifarbench import compare, compare_figure, in_process
+from cifarbench import compare, compare_figure, in_process, result_folders
 from cifarbench.columns import MACHINE, TIME, VARIANT
 from cifarbench.compare import SAME_SETTINGS, SPEEDUP_VS_FIRST
 from cifarbench.config import all_variants, baselines
@@ -127,7 +127,7 @@ def test_compare_folders_are_checked(folders, named, message):
     root = Path(folders[0]).parent
     (root / "empty").mkdir(exist_ok=True)
     with pytest.raises(UserError) as error:
-        compare.metrics_files([str(root / name) for name in named])
+        result_folders.metrics_files([str(root / name) for name in named])
     assert str(error.value).startswith(message.format(root=root))
 
 
@@ -136,7 +136,7 @@ def test_compare_folders_are_checked(folders, named, message):
     [(None, []), ("runs/a, runs/b", ["runs/a", "runs/b"]), (["x", "y"], ["x", "y"])],
 )
 def test_compare_takes_a_list_or_a_comma_separated_string(value, expected):
-    assert compare.compare_folders({"compare": value}) == expected
+    assert result_folders.compare_folders({"compare": value}) == expected
 
 
 def test_the_figure_marks_a_fallback_and_other_settings(folders, monkeypatch):

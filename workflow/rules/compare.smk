@@ -1,6 +1,6 @@
 # Several machines' results side by side:
 #   snakemake compare --config compare='[runs/laptop,runs/a100]'
-from cifarbench.compare import compare_folders, metrics_files
+from cifarbench.result_folders import compare_folders, metrics_files
 
 COMPARE_FOLDERS = compare_folders(config)
 

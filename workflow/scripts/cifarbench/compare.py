@@ -7,7 +7,6 @@ settings (another settings hash) is flagged and never compared: its speedup stay
 """
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 
@@ -15,38 +14,13 @@ from cifarbench import table
 from cifarbench.columns import COLUMNS, MACHINE, SETTINGS_HASH, TIME, VARIANT, Column
 from cifarbench.config import DEFAULT_BASELINES
 from cifarbench.errors import UserError
+from cifarbench.result_folders import folder_results
 
 log = logging.getLogger("cifarbench.compare")
 
 SPEEDUP_VS_FIRST = Column("Speedup vs First Machine", None, measured=True)
 SAME_SETTINGS = Column("Same Settings as First Machine", None)
 FOLDER = Column("Result Folder", None)
-USAGE = "--config compare='[runs/laptop,runs/a100]'"
-
-
-def compare_folders(config: dict) -> list[str]:
-    """The config's `compare` folders, given as a list or a comma-separated string."""
-    folders = config.get("compare") or []
-    if isinstance(folders, str):
-        folders = folders.split(",")
-    return [folder.strip() for folder in folders]
-
-
-def metrics_files(folders: list[str]) -> list[str]:
-    """Every folder's `<variant>.json` files: the compare rule's input."""
-    if len(folders) < 2:
-        raise UserError(f"config: compare: name two or more result folders ({USAGE})")
-    return [path for folder in folders for path in folder_results(folder)]
-
-
-def folder_results(folder: str) -> list[str]:
-    """A result folder's `<variant>.json` files; refused where there are none."""
-    if not Path(folder).is_dir():
-        raise UserError(f"config: compare: {folder}: no such folder")
-    found = sorted(Path(folder).glob("*.json"))
-    if not found:
-        raise UserError(f"config: compare: {folder}: holds no <variant>.json results")
-    return [str(path) for path in found]
 
 
 def compare_table(folders: list[str], order: list[str], baselines: dict[str, str]) -> pd.DataFrame:
