@@ -11,6 +11,7 @@ from cifarbench.config import (
     all_variants,
     baselines,
     heatmap_sweeps,
+    ladder_rungs,
     nvidia_driver_loaded,
     report_dir,
     report_logs,
@@ -27,6 +28,8 @@ VARIANTS = selected_variants(config)
 # Each selected variant's baseline, for the table's comparisons.
 BASELINES = {name: baseline for name, baseline in baselines(config).items() if name in VARIANTS}
 HEATMAP_SWEEPS = heatmap_sweeps(config)
+# Each ladder's rungs as this run trains them (its own run's, or the study's variants).
+LADDERS = ladder_rungs(config)
 REPORT_DIR = report_dir(config)
 REPORT_LOGS = report_logs(config)
 # Without an NVIDIA driver here, GPU variants that fall back to the CPU time the CPU.
@@ -46,6 +49,21 @@ def seed_records(wildcards):
     """One training job per seed: a cluster runs them side by side, one machine in turn."""
     seeds = Settings.from_dict(settings_of(wildcards)).seeds
     return [f"results/seeds/{wildcards.variant}/seed{seed}.json" for seed in seeds]
+
+
+# Interleaved rounds: seed k of every selected variant runs before seed k+1 of any, so a slow
+# spell of the machine lands on every variant alike instead of on one. Snakemake runs the
+# highest priority first; priorities stay positive (its ILP scheduler holds back a job whose
+# priority is negative).
+ROUNDS = max(
+    Settings.from_dict(variant_settings(config, v)).replicates for v in all_variants(config)
+)
+
+
+def round_priority(wildcards):
+    """ROUNDS for every variant's first seed, one less for each seed after it."""
+    first_seed = Settings.from_dict(settings_of(wildcards)).seed
+    return ROUNDS - (int(wildcards.seed) - first_seed)
 
 
 def times_the_cpu(variant):

@@ -13,6 +13,7 @@ rule aggregate:
         "../../envs/analysis.yaml"
     params:
         baselines=BASELINES,
+        ladders=LADDERS,
     script:
         "../scripts/aggregate.py"
 
@@ -47,7 +48,7 @@ rule plot:
     conda:
         "../../envs/analysis.yaml"
     params:
-        ladders=config.get("ladders", {}),
+        ladders=LADDERS,
         heatmap_sweeps=HEATMAP_SWEEPS,
         baselines=BASELINES,
         # The outputs' folder: cifarbench.figures.draw_figures names the files in it.

@@ -7,6 +7,7 @@ rule train:
         "logs/train/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/{variant}/seed{seed}.tsv"
+    priority: round_priority
     conda:
         "../../envs/torch.yaml"
     threads: train_threads

@@ -4,8 +4,10 @@ from cifarbench.job import run
 from cifarbench.table import build_table, load_results, write_csv
 
 
-def aggregate(*, metrics: list[str], baselines: dict[str, str], csv: str) -> None:
-    write_csv(build_table(load_results(metrics), baselines), csv)
+def aggregate(
+    *, metrics: list[str], baselines: dict[str, str], ladders: dict[str, list[str]], csv: str
+) -> None:
+    write_csv(build_table(load_results(metrics), baselines, ladders), csv)
 
 
 run(
@@ -13,5 +15,6 @@ run(
     aggregate,
     metrics=list(snakemake.input.metrics),
     baselines=dict(snakemake.params.baselines),
+    ladders=dict(snakemake.params.ladders),
     csv=snakemake.output.csv,
 )

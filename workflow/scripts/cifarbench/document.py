@@ -14,8 +14,9 @@ from cifarbench.settings import Settings, settings_hash
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "metrics.schema.yaml"
 # Bump with the schema on any change a reader could notice. 2: the stock-by-default settings;
-# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs).
-SCHEMA_VERSION = 3
+# 3: each seed trained in its own job (job.wall_time_s sums the seeds' jobs); 4: each
+# replicate's machine_load (cifarbench.load).
+SCHEMA_VERSION = 4
 
 # Metrics with a mean and standard deviation over the replicates that finished.
 SUMMARIZED = {

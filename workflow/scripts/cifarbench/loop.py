@@ -14,6 +14,7 @@ from cifarbench.cache import Cifar
 from cifarbench.data import flip_and_translate, make_batches, normalize
 from cifarbench.errors import UserError
 from cifarbench.handwritten import HandwrittenNet
+from cifarbench.load import MachineLoad
 from cifarbench.losses import Diverged, StepLosses
 from cifarbench.models import make_net
 from cifarbench.optimizers import OPTIMIZERS, lr_factor
@@ -171,7 +172,7 @@ def train_replicate(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     progress = Progress(settings.epochs, label=label)
-    with measure.MemorySampler() as memory, progress:
+    with measure.MemorySampler() as memory, progress, MachineLoad(device) as machine:
         start = time.perf_counter()
         try:
             _train_epochs(trainer, progress, epochs)
@@ -194,6 +195,7 @@ def train_replicate(
         "memory": {**memory.summary(), **measure.cuda_memory(device)},
         "epochs": [asdict(e) for e in epochs],
         "first_batch_after_job_start_s": trainer.first_batch_s,
+        "machine_load": machine.record(),
         "start": started,
         "end": measure.now_iso(),
     }
