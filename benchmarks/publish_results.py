@@ -103,8 +103,8 @@ def upgrade(document: dict, config: dict) -> dict:
     """A schema 2 or 3 document as the current schema. Schema 2 was trained before seeds
     became jobs (commit 11ca54f, the study's first rows); version 3 adds each replicate's image
     counts, which prepare checked against the config's data sizes before any training; with one
-    seed per job, a job's wall time means the same in both. Version 4 adds each replicate's machine load, which
-    older runs did not record (their Machine Busy is empty, never False)."""
+    seed per job, a job's wall time means the same in both. Version 4 adds each replicate's
+    machine load, which older runs did not record (their Machine Busy is empty, never False)."""
     if document["schema_version"] == 2:
         for replicate in document["replicates"]:
             replicate.setdefault("train_images", config["data"]["train_size"])

@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 
 from cifar_archive import write_cifar_archive
+from cifarbench import in_process
 from cifarbench.archive import read_archive
 from cifarbench.cache import Cifar
+from workflow_helpers import study_settings
 
 
 @pytest.fixture
@@ -20,3 +22,12 @@ def learnable(tmp_path_factory) -> Cifar:
     """A small archive, read, whose classes a CNN can tell apart in a few epochs."""
     archive, _ = write_cifar_archive(tmp_path_factory.mktemp("learnable"), 40, 10)
     return read_archive(archive, expect_train=400, expect_test=100)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> dict:
+    """One real metrics document, whose replicates tests replace (training_helpers.like)."""
+    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
+    data = read_archive(archive, expect_train=100, expect_test=40)
+    settings = study_settings(workers=0, batch_size=20, epochs=1)
+    return in_process.run_variant("cpu", data, settings, gpu_fallback="cpu", threads=1)

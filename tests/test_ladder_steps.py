@@ -3,15 +3,16 @@ Welch's p, a verdict, and "same numbers" where a test proves it), robust statist
 the means, the busy-machine flag, and a ladder's own run with its own replicates and epochs."""
 
 import copy
+import itertools
 import logging
 
 import pandas as pd
 import pytest
+from test_ladder import SAME_AS_BELOW
 
 from cifarbench import config, table
 from cifarbench.settings import computes_the_same
-from test_comparisons import like, template  # noqa: F401 (template: the fixture `like` uses)
-from test_ladder import SAME_AS_BELOW
+from training_helpers import like
 from workflow_helpers import shipped_config
 
 LADDER = {"cpu": ["cpu", "cpu-l1", "cpu-l2", "cpu-l3"]}
@@ -57,7 +58,7 @@ def test_a_clear_two_fold_step_is_faster_with_an_interval_around_two(steps):
 
 
 def test_a_step_within_noise_says_so_and_its_interval_holds_one(steps):
-    below, speedup, low, high, time, accuracy = steps.loc["cpu-l2", STEP]
+    below, _, low, high, time, accuracy = steps.loc["cpu-l2", STEP]
     assert below == "cpu-l1" and low < 1 < high
     assert time == "same within noise"
     assert accuracy in ("same within noise", "lower", "higher")  # tested, not proven equal
@@ -77,7 +78,7 @@ def test_the_stock_rung_and_rows_outside_a_ladder_have_no_step(steps, template):
 def test_the_rungs_said_to_compute_the_same_numbers_are_those_test_ladder_proves():
     shipped = shipped_config()
     for rungs in shipped["ladders"].values():
-        for below, name in zip(rungs, rungs[1:], strict=False):
+        for below, name in itertools.pairwise(rungs):
             settings = [config.variant_settings(shipped, v) for v in (below, name)]
             assert computes_the_same(*settings) == (name in SAME_AS_BELOW), name
 
