@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from test_ladder import SAME_AS_BELOW
 
-from cifarbench import config, table
+from cifarbench import config, ladder_figure, table
 from cifarbench.settings import computes_the_same
 from training_helpers import like
 from workflow_helpers import shipped_config
@@ -33,7 +33,7 @@ def rung(template, name: str, changes: dict, times: list[float], accuracies: lis
 
 
 @pytest.fixture(scope="module")
-def steps(template) -> pd.DataFrame:
+def ladder_results(template) -> list[dict]:
     grouped = {"loader": "grouped"}
     persistent = {**grouped, "persistent_workers": True}
     results = [
@@ -45,8 +45,32 @@ def steps(template) -> pd.DataFrame:
         # Constant on both sides: equal, exactly.
         rung(template, "cpu-l3", {**persistent, "allocator": "keep"}, [5.0, 5.0], [50.1, 50.9]),
     ]
-    baselines = dict.fromkeys(LADDER["cpu"], "cpu")
-    return table.build_table(results, baselines, LADDER).set_index("Optimization Technique")
+    return results
+
+
+@pytest.fixture(scope="module")
+def ladder_table(ladder_results) -> pd.DataFrame:
+    return table.build_table(ladder_results, dict.fromkeys(LADDER["cpu"], "cpu"), LADDER)
+
+
+@pytest.fixture(scope="module")
+def steps(ladder_table) -> pd.DataFrame:
+    return ladder_table.set_index("Optimization Technique")
+
+
+def test_the_ladder_figure_draws_intervals_and_hatches_a_step_within_noise(
+    ladder_table, ladder_results, monkeypatch, tmp_path
+):
+    drawn = []
+    monkeypatch.setattr(ladder_figure, "save", lambda figure, path: drawn.append(figure))
+    ladder_figure.ladder(ladder_table, ladder_results, LADDER, str(tmp_path / "l.png"))
+    axis = drawn[0].axes[0]
+    bars = axis.patches
+    assert [bar.get_hatch() for bar in bars] == [None, None, "///", "///"]
+    assert axis.lines or axis.collections  # the intervals' error bars
+    labels = [text.get_text() for text in axis.texts]
+    assert "step 2.00x [" in labels[1] and labels[1].endswith(": faster")
+    assert labels[2].endswith(": same within noise") and "step" not in labels[0]
 
 
 def test_a_clear_two_fold_step_is_faster_with_an_interval_around_two(steps):

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from publish_results import FIGURE_BYTES
 
+from cifarbench.config import variant_settings
+from cifarbench.document import summary_statistics
+from cifarbench.settings import settings_hash
 from workflow_helpers import FIGURES, shipped_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,3 +85,33 @@ def test_a_metrics_file_named_for_another_variant_is_refused_in_one_line(tmp_pat
     assert done.stderr.strip().splitlines() == [
         f"{folder / 'cpu.json'}: holds variant 'cpu-fast', not 'cpu'"
     ]
+
+
+def test_a_ladders_own_run_publishes_each_step_against_the_rung_below(tmp_path):
+    """A `only=cpu-ladder` run's files (here: a published sweep cell's three replicates, as
+    each rung, each rung 10% faster than the one below): its table gives each rung's time with
+    its interval, the step over the rung below with its interval and verdict."""
+    config = shipped_config()
+    cell = json.loads((REPO / "docs/results/batch-workers/batch-workers.b16-w0.json").read_text())
+    folder = tmp_path / "cpu-ladder"
+    folder.mkdir()
+    for index, rung in enumerate(config["ladders"]["cpu"]):
+        document = json.loads(json.dumps(cell))
+        document["variant"] = name = f"cpu-ladder.{rung}"
+        document["settings"] = variant_settings(config, name)
+        document["settings_hash"] = settings_hash(document["settings"])
+        for replicate in document["replicates"]:
+            replicate["training_time_s"] /= 1.1**index
+        document["summary"] = summary_statistics(document["replicates"])
+        (folder / f"{name}.json").write_text(json.dumps(document))
+    page = tmp_path / "results.md"
+    page.write_text("<!-- table: cpu-ladder -->\n<!-- end table: cpu-ladder -->\n")
+    done = publish(folder, page)
+    assert done.returncode == 0, done.stderr
+    lines = page.read_text().splitlines()
+    assert lines[1].startswith("| rung | time (s), 95% CI | median [min, max] | speedup vs rung")
+    first, second = lines[3], lines[4]
+    assert first.startswith("| `cpu-ladder.cpu` |") and "vs rung below" not in first
+    assert second.startswith("| `cpu-ladder.cpu-l1-grouped` |") and "| 1.10 [" in second
+    assert "same numbers (proven)" in second  # the grouped loader
+    assert (folder / "optimization_ladder.png").exists()
