@@ -78,6 +78,7 @@ def test_a_step_within_noise_has_a_ratio_interval_around_one():
 def test_constant_replicates_give_a_point_interval_and_too_few_give_none():
     assert stats.ratio_interval([6.0, 6.0, 6.0], [3.0, 3.0]) == (2.0, 2.0)
     assert stats.ratio_interval([6.0], [3.0, 3.1]) == (None, None)
+    assert stats.ratio_interval([6.0, 6.1], [0.0, 0.0]) == (None, None)
     # A denominator indistinguishable from 0: the set of plausible ratios is unbounded.
     assert stats.ratio_interval([6.0, 6.2], [0.1, -0.1, 0.05]) == (None, None)
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import psutil
 
 # A run is flagged busy when other processes (and other guests, through steal) used more than
-# this many cores, averaged over its timed region: a quarter of a core taken away on and off
-# is already enough to stall a 2-core job's threads and move its time by more than 10%.
+# this many cores, averaged over its timed region. Low on purpose: a job's threads wait for
+# each other at every operation, so even a core taken away now and then stalls all of them;
+# and an idle machine's own daemons stay far below it.
 BUSY_CORES = 0.25
 PROC_STAT = "/proc/stat"
 # /proc/stat's cpu line counts in USER_HZ ticks: user nice system idle iowait irq softirq steal

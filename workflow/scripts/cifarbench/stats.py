@@ -92,9 +92,9 @@ def ratio_interval(
     var_n/n_n + r^2 var_d/n_d, with Welch-Satterthwaite degrees of freedom taken at the point
     estimate. (None, None) below 2 values each, or when the denominator's mean is not
     significantly above 0 (the interval is then unbounded)."""
-    if len(numerator) < 2 or len(denominator) < 2:
+    top, bottom = statistics.fmean(numerator or [0]), statistics.fmean(denominator or [0])
+    if len(numerator) < 2 or len(denominator) < 2 or bottom == 0:
         return None, None
-    top, bottom = statistics.fmean(numerator), statistics.fmean(denominator)
     v_top = statistics.variance(numerator) / len(numerator)
     v_bottom = statistics.variance(denominator) / len(denominator)
     ratio = top / bottom
