@@ -13,7 +13,7 @@ from test_ladder import SAME_AS_BELOW
 from cifarbench import config, ladder_figure, table
 from cifarbench.settings import computes_the_same
 from training_helpers import like
-from workflow_helpers import shipped_config
+from workflow_helpers import config_refusal, shipped_config
 
 LADDER = {"cpu": ["cpu", "cpu-l1", "cpu-l2", "cpu-l3"]}
 STEP = [
@@ -149,3 +149,13 @@ def test_a_ladders_own_run_trains_its_rungs_with_the_ladders_settings():
     rungs = config.ladder_rungs(shipped)
     assert rungs["cpu"] == selected and rungs["gpu"] == shipped["ladders"]["gpu"]
     assert config.ladder_rungs(shipped_config())["cpu"] == shipped["ladders"]["cpu"]
+
+
+def test_a_ladder_whose_own_run_would_name_a_rung_badly_is_refused():
+    shipped = shipped_config()
+    long_name = "x" * 60
+    shipped["ladders"] = {long_name: shipped["ladders"]["cpu"]}
+    assert config_refusal(shipped) == (
+        f"config: ladders.{long_name}: its own run's rung '{long_name}-ladder.cpu' is not a free "
+        "variant name (64 characters at most)"
+    )

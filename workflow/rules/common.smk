@@ -53,8 +53,8 @@ def seed_records(wildcards):
 
 # Interleaved rounds: seed k of every selected variant runs before seed k+1 of any, so a slow
 # spell of the machine lands on every variant alike instead of on one. Snakemake runs the
-# highest priority first; priorities stay positive (its ILP scheduler holds back a job whose
-# priority is negative).
+# highest priority first; priorities stay positive (its ILP scheduler weighs a negative one
+# against starting the job at all).
 ROUNDS = max(
     Settings.from_dict(variant_settings(config, v)).replicates for v in all_variants(config)
 )

@@ -156,7 +156,8 @@ def _check_ladder(config: dict, ladder: str, rungs: list[str]) -> None:
 
 
 def all_variants(config: dict) -> dict[str, dict | None]:
-    """Every variant's name -> its changes from `defaults`: hand-written, then sweep cells."""
+    """Every variant's name -> its changes from `defaults`: hand-written, then sweep cells,
+    then the rungs of the ladders' own runs."""
     return {**config["variants"], **sweeps.expand(config), **ladder_runs.expand(config)}
 
 
