@@ -32,6 +32,7 @@ def spinner():
     process.wait()
 
 
+@pytest.mark.slow
 def test_a_cpu_bound_process_beside_the_job_flags_it_busy(learnable, spinner):
     machine = _train(learnable)
     assert machine["other_cpu_cores"] > load.BUSY_CORES
@@ -47,6 +48,7 @@ def _others_while_idle(seconds: float) -> float:
     return max(busy, 0.0) / (end.wall_s - start.wall_s)
 
 
+@pytest.mark.slow
 def test_without_another_process_the_job_counts_none_of_its_own_work_as_others(learnable):
     """The job's own thread and its two DataLoader workers are its own CPU time: what it
     records as others' is no more than the background measured while idle (on a quiet
