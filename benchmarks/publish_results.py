@@ -3,6 +3,7 @@ variants' metrics JSONs by the library calls the workflow's report rules make.
 
     .venv/bin/python benchmarks/publish_results.py docs/results/study
     .venv/bin/python benchmarks/publish_results.py docs/results/batch-workers
+    .venv/bin/python benchmarks/publish_results.py docs/results/cpu-ladder
 
 The folder holds the run's `<variant>.json` files, copied from results/. The table replaces
 what docs/results.md holds between `<!-- table: NAME -->` and `<!-- end table: NAME -->`
@@ -30,32 +31,44 @@ from cifarbench.columns import (
     ACCURACY_LOW,
     ACCURACY_P,
     ACCURACY_VERDICT,
+    ACCURACY_VS_BELOW,
     BASELINE,
     DEVICE_USED,
     FALLBACK,
+    MACHINE_BUSY,
     MEMORY,
     NOISY,
     REPLICATES,
+    RUNG_BELOW,
     SPEEDUP_VS_BASELINE,
+    SPEEDUP_VS_BELOW,
+    SPEEDUP_VS_BELOW_HIGH,
+    SPEEDUP_VS_BELOW_LOW,
     STUDY_ACCURACY,
     STUDY_MEMORY,
     STUDY_TIME,
     TIME,
     TIME_HIGH,
     TIME_LOW,
+    TIME_MAX,
+    TIME_MEDIAN,
+    TIME_MIN,
     TIME_P,
+    TIME_P_VS_BELOW,
     TIME_TO_PREFIX,
     TIME_VERDICT,
+    TIME_VS_BELOW,
     VARIANT,
 )
 from cifarbench.config import (
     all_variants,
     baselines,
     heatmap_sweeps,
+    ladder_rungs,
     selected_variants,
     validate_config,
 )
-from cifarbench.document import SCHEMA_VERSION, check_metrics, summary_statistics
+from cifarbench.document import check_metrics, summary_statistics
 from cifarbench.errors import UserError
 from cifarbench.figures import draw_figures
 
@@ -72,7 +85,7 @@ def main() -> None:
     config = run_config(args.config, {p.stem for p in args.folder.glob("*.json")})
     paths = [str(args.folder / f"{name}.json") for name in selected_variants(config)]
     results = [read_published(Path(path), config) for path in paths]
-    run_table = table.build_table(results, baselines(config))
+    run_table = table.build_table(results, baselines(config), ladder_rungs(config))
     replace_block(args.page, args.folder.name, markdown_table(run_table))
     written = publish_figures(run_table, results, config, args.folder)
     print(f"wrote the {args.folder.name} table in {args.page}, and {', '.join(written)}")
@@ -107,7 +120,8 @@ def upgrade(document: dict, config: dict) -> dict:
     became jobs: commit 11ca54f, the study's first rows) as schema 3: version 3 adds each
     replicate's image counts, which prepare checked against the config's data sizes before any
     training; with one seed per job, a job's wall time means the same in both. Then schema 3
-    as schema 4 (upgrade_to_4)."""
+    as schema 4 (upgrade_to_4). Schema 5 adds each replicate's machine load, which older runs
+    did not record: null, so their Machine Busy is empty, never False."""
     if document["schema_version"] == 2:
         document["schema_version"] = 3
         for replicate in document["replicates"]:
@@ -115,6 +129,10 @@ def upgrade(document: dict, config: dict) -> dict:
             replicate.setdefault("test_images", config["data"]["test_size"])
     if document["schema_version"] == 3:
         upgrade_to_4(document)
+    if document["schema_version"] == 4:
+        document["schema_version"] = 5
+        for replicate in document["replicates"]:
+            replicate["machine_load"] = None
     return document
 
 
@@ -125,7 +143,7 @@ def upgrade_to_4(document: dict) -> None:
     epoch, as the study did, so as schema 4 they are `evaluate: end` runs, with no time to
     target. Each epoch's clock is the sum of the epochs' times so far (the loop between them,
     a few ms, was not recorded)."""
-    document["schema_version"] = SCHEMA_VERSION
+    document["schema_version"] = 4
     document.setdefault("data", {"md5": None})
     document["environment"]["machine"] = _schema_3_machine(document["environment"])
     document["settings"] = {**document["settings"], "evaluate": "end", "stop_at": None}
@@ -184,9 +202,13 @@ def _schema_3_machine(environment: dict) -> dict:
 
 
 def markdown_table(run_table: pd.DataFrame) -> str:
-    """Our numbers beside the study's; with replicates, the statistics against the baseline."""
+    """Our numbers beside the study's; with replicates, the statistics against the baseline,
+    or, for a ladder's own run, each rung against the rung below it."""
     with_replicates = (run_table[REPLICATES.header] > 1).any()
-    columns = _statistics_columns() if with_replicates else _study_columns()
+    columns = _study_columns()
+    if with_replicates:
+        is_ladder = run_table[RUNG_BELOW.header].notna().any()
+        columns = _ladder_columns() if is_ladder else _statistics_columns()
     columns += _time_to_target_columns(run_table)
     lines = [
         "| " + " | ".join(title for title, _ in columns) + " |",
@@ -252,6 +274,22 @@ def _time_to(target: str):
     return cell
 
 
+def _ladder_columns() -> list:
+    return [
+        ("rung", lambda r: f"`{r[VARIANT.header]}`"),
+        ("time (s), 95% CI", _interval(TIME, TIME_LOW, TIME_HIGH)),
+        ("median [min, max]", _interval(TIME_MEDIAN, TIME_MIN, TIME_MAX)),
+        (
+            "speedup vs rung below, 95% CI",
+            _interval(SPEEDUP_VS_BELOW, SPEEDUP_VS_BELOW_LOW, SPEEDUP_VS_BELOW_HIGH),
+        ),
+        ("time vs rung below (p)", _verdict(TIME_VS_BELOW, TIME_P_VS_BELOW)),
+        ("accuracy (%), 95% CI", _interval(ACCURACY, ACCURACY_LOW, ACCURACY_HIGH)),
+        ("accuracy vs rung below", lambda r: r[ACCURACY_VS_BELOW.header] or ""),
+        ("busy machine", lambda r: "yes" if r[MACHINE_BUSY.header] is True else ""),
+    ]
+
+
 def _ran_on(row: pd.Series) -> str:
     return "CPU (GPU variant, no CUDA)" if row[FALLBACK.header] else row[DEVICE_USED.header]
 
@@ -271,11 +309,18 @@ def _speedup(row: pd.Series) -> str:
 
 
 def _interval(mean, low, high):
-    return lambda r: f"{_number(mean)(r)} [{_number(low)(r)}, {_number(high)(r)}]"
+    """`mean [low, high]`; blank where there is no mean (a ladder's stock rung has no step)."""
+
+    def cell(row: pd.Series) -> str:
+        if not _number(mean)(row):
+            return ""
+        return f"{_number(mean)(row)} [{_number(low)(row)}, {_number(high)(row)}]"
+
+    return cell
 
 
 def _verdict(verdict, p_value):
-    return lambda r: f"{r[verdict.header]} ({_number(p_value, 3)(r)})"
+    return lambda r: f"{r[verdict.header]} ({_number(p_value, 3)(r)})" if r[verdict.header] else ""
 
 
 def replace_block(page: Path, name: str, text: str) -> None:
@@ -290,7 +335,7 @@ def replace_block(page: Path, name: str, text: str) -> None:
 def publish_figures(run_table, results, config, folder: Path) -> list[str]:
     """The run's figures, drawn full size in a scratch folder as the plot rule draws them,
     then each scaled into the folder."""
-    ladders = config.get("ladders") or {}
+    ladders = ladder_rungs(config)
     with tempfile.TemporaryDirectory() as scratch:
         names = draw_figures(run_table, results, ladders, heatmap_sweeps(config), scratch)
         for name in names:

@@ -8,9 +8,10 @@ from types import SimpleNamespace
 import pytest
 
 from cifar_archive import write_cifar_archive
-from cifarbench import nvml
+from cifarbench import in_process, nvml
 from cifarbench.archive import read_archive
 from cifarbench.cache import Cifar
+from workflow_helpers import study_settings
 
 # Where SLURM's client tools are installed (CI), the SLURM executor plugin asks `scontrol show
 # config` each time Snakemake starts, which waits up to 10 s when no controller answers. Only the
@@ -89,3 +90,12 @@ def fake_nvml(monkeypatch) -> FakeNvml:
     nvml.library.cache_clear()
     yield fake
     nvml.library.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> dict:
+    """One real metrics document, whose replicates tests replace (training_helpers.like)."""
+    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
+    data = read_archive(archive, expect_train=100, expect_test=40)
+    settings = study_settings(workers=0, batch_size=20, epochs=1)
+    return in_process.run_variant("cpu", data, settings, gpu_fallback="cpu", threads=1)

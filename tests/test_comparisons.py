@@ -1,46 +1,20 @@
 """Comparisons a reviewer would accept: confidence intervals, Welch's t-test against each row's
 baseline, a verdict, a noise flag, the study's own numbers, the sweep heatmaps."""
 
-import copy
 import logging
 
 import pandas as pd
 import pytest
 
-from cifar_archive import write_cifar_archive
-from cifarbench import in_process, sweep_figure, table
-from cifarbench.archive import read_archive
-from cifarbench.document import summary_statistics
-from workflow_helpers import study_settings
+from cifarbench import sweep_figure, table
+from training_helpers import like
 
 COLUMNS = ["Training Time vs Baseline", "Accuracy vs Baseline", "Noisy"]
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> dict:
-    """One real metrics document, whose replicates the tests below replace."""
-    archive, _ = write_cifar_archive(tmp_path_factory.mktemp("a"), 10, 4)
-    data = read_archive(archive, expect_train=100, expect_test=40)
-    settings = study_settings(workers=0, batch_size=20, epochs=1)
-    return in_process.run_variant("cpu", data, settings, gpu_fallback="cpu", threads=1)
 
 
 def against_cpu(results: list[dict]) -> pd.DataFrame:
     """The table of `results`, every row compared with `cpu`."""
     return table.build_table(results, {result["variant"]: "cpu" for result in results})
-
-
-def like(template: dict, name: str, times: list[float], accuracies: list[float]) -> dict:
-    """The template as variant `name`, with one replicate per (time, accuracy)."""
-    document = copy.deepcopy(template)
-    first = document["replicates"][0]
-    document["variant"] = name
-    document["replicates"] = [
-        {**copy.deepcopy(first), "seed": seed, "training_time_s": time, "accuracy_pct": accuracy}
-        for seed, (time, accuracy) in enumerate(zip(times, accuracies, strict=True))
-    ]
-    document["summary"] = summary_statistics(document["replicates"])
-    return document
 
 
 @pytest.fixture(scope="module")

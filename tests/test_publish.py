@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from publish_results import FIGURE_BYTES, _time_to_target_columns
+from publish_results import FIGURE_BYTES, _time_to_target_columns, upgrade
 
+from cifarbench.config import variant_settings
+from cifarbench.document import summary_statistics
+from cifarbench.settings import settings_hash
 from workflow_helpers import FIGURES, shipped_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,3 +99,34 @@ def test_a_published_table_gives_time_to_each_target_or_says_not_reached():
     assert title == "time to 50% (s)"
     cells = [cell(row) for _, row in run_table.iterrows()]
     assert cells == ["12.3 (reached 2 of 2)", "not reached: 1 of 2", ""]
+
+
+def test_a_ladders_own_run_publishes_each_step_against_the_rung_below(tmp_path):
+    """A `only=cpu-ladder` run's files (here: a published sweep cell's three replicates, as
+    each rung, each rung 10% faster than the one below): its table gives each rung's time with
+    its interval, the step over the rung below with its interval and verdict."""
+    config = shipped_config()
+    published = REPO / "docs/results/batch-workers/batch-workers.b16-w0.json"
+    cell = upgrade(json.loads(published.read_text()), config)  # as the current schema
+    folder = tmp_path / "cpu-ladder"
+    folder.mkdir()
+    for index, rung in enumerate(config["ladders"]["cpu"]):
+        document = json.loads(json.dumps(cell))
+        document["variant"] = name = f"cpu-ladder.{rung}"
+        document["settings"] = variant_settings(config, name)
+        document["settings_hash"] = settings_hash(document["settings"])
+        for replicate in document["replicates"]:
+            replicate["training_time_s"] /= 1.1**index
+        document["summary"] = summary_statistics(document["replicates"])
+        (folder / f"{name}.json").write_text(json.dumps(document))
+    page = tmp_path / "results.md"
+    page.write_text("<!-- table: cpu-ladder -->\n<!-- end table: cpu-ladder -->\n")
+    done = publish(folder, page)
+    assert done.returncode == 0, done.stderr
+    lines = page.read_text().splitlines()
+    assert lines[1].startswith("| rung | time (s), 95% CI | median [min, max] | speedup vs rung")
+    first, second = lines[3], lines[4]
+    assert first.startswith("| `cpu-ladder.cpu` |") and "vs rung below" not in first
+    assert second.startswith("| `cpu-ladder.cpu-l1-grouped` |") and "| 1.10 [" in second
+    assert "same numbers (proven)" in second  # the grouped loader
+    assert (folder / "optimization_ladder.png").exists()

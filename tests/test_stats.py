@@ -48,3 +48,43 @@ def test_a_row_is_noisy_above_ten_percent_variation():
     assert stats.is_noisy([6.0, 24.4])  # the two seeds the issue saw
     assert not stats.is_noisy([10.0, 10.5, 9.8])
     assert not stats.is_noisy([10.0])
+
+
+def _fieller_t(numerator: list[float], denominator: list[float], ratio: float) -> float:
+    """|mean(n) - r mean(d)| over its standard error: Fieller's statistic at ratio r."""
+    v_n = statistics.variance(numerator) / len(numerator)
+    v_d = statistics.variance(denominator) / len(denominator)
+    difference = statistics.fmean(numerator) - ratio * statistics.fmean(denominator)
+    return abs(difference) / math.sqrt(v_n + ratio**2 * v_d)
+
+
+def test_a_clear_two_fold_step_has_a_ratio_interval_around_two_and_is_faster():
+    below, rung = [10.0, 10.4, 9.7, 10.1], [5.1, 4.9, 5.0, 5.2]  # times: the rung is 2x faster
+    low, high = stats.ratio_interval(below, rung)
+    assert 1.8 < low < statistics.fmean(below) / statistics.fmean(rung) < high < 2.2
+    # Fieller's ends are where the statistic meets the t quantile (Welch's df at the estimate).
+    assert _fieller_t(below, rung, low) == pytest.approx(_fieller_t(below, rung, high), rel=0.02)
+    assert 2.4 < _fieller_t(below, rung, low) < 4.4  # t(0.975) for 3 to 6 degrees of freedom
+    assert stats.verdict(rung, below, ("faster", "slower")) == "faster"
+
+
+def test_a_step_within_noise_has_a_ratio_interval_around_one():
+    below, rung = [10.0, 12.0, 9.0, 11.0], [10.5, 11.5, 9.5, 10.0]
+    low, high = stats.ratio_interval(below, rung)
+    assert low < 1 < high
+    assert stats.verdict(rung, below, ("faster", "slower")) == "same within noise"
+
+
+def test_constant_replicates_give_a_point_interval_and_too_few_give_none():
+    assert stats.ratio_interval([6.0, 6.0, 6.0], [3.0, 3.0]) == (2.0, 2.0)
+    assert stats.ratio_interval([6.0], [3.0, 3.1]) == (None, None)
+    assert stats.ratio_interval([6.0, 6.1], [0.0, 0.0]) == (None, None)
+    # A denominator indistinguishable from 0: the set of plausible ratios is unbounded.
+    assert stats.ratio_interval([6.0, 6.2], [0.1, -0.1, 0.05]) == (None, None)
+
+
+def test_robust_summaries_resist_one_slow_replicate():
+    times = [10.0, 10.2, 9.9, 30.0]  # one run on a busy machine
+    assert stats.median(times) == pytest.approx(10.1)
+    assert (stats.smallest(times), stats.largest(times)) == (9.9, 30.0)
+    assert stats.median([]) is None and stats.smallest([]) is None

@@ -125,6 +125,18 @@ def test_csv_has_the_study_header_and_agrees_with_the_jsons(study):
     verdicts = {"faster", "slower", "same within noise"}
     assert rows.loc["cpu-l1-grouped", "Training Time vs Baseline"] in verdicts
     assert 0 <= rows.loc["tiny.b20-w1", "Training Time p vs Baseline"] <= 1
+    # Robust statistics, the machine's load, and the ladder's step from cpu to cpu-l1-grouped.
+    low, median, high = (rows[f"Training Time {s} (seconds)"] for s in ("Min", "Median", "Max"))
+    assert ((low <= median) & (median <= high)).all()
+    assert set(rows["Machine Busy"]) <= {True, False} and (rows["Other CPU (cores)"] >= 0).all()
+    step = rows.loc["cpu-l1-grouped"]
+    assert step["Rung Below"] == "cpu" and step["Training Time vs Rung Below"] in verdicts
+    # Two replicates on a loaded machine may leave Fieller's interval unbounded (empty).
+    low, high = step["Speedup vs Rung Below CI95 Low"], step["Speedup vs Rung Below CI95 High"]
+    assert pd.isna(low) == pd.isna(high)
+    assert pd.isna(low) or low <= step["Speedup vs Rung Below"] <= high
+    assert step["Accuracy vs Rung Below"] == "same numbers (proven)"
+    assert rows.drop(index="cpu-l1-grouped")["Rung Below"].isna().all()
 
 
 def test_gpu_variant_on_a_machine_without_cuda_is_labelled_as_run_on_the_cpu(study):
@@ -164,6 +176,26 @@ def test_cpu_training_jobs_never_overlap_in_time(study):
     for (_, first_end), (second_start, _) in itertools.pairwise(spans):
         assert first_end <= second_start
     assert all(record["environment"]["threads_requested"] == 2 for record in records)
+
+
+def test_replicates_run_in_interleaved_rounds(study):
+    """Seed 0 of every variant trains before seed 1 of any (the train rule's priorities), so
+    the machine's drift is spread over every variant instead of landing on one."""
+    records = [json.loads(p.read_text()) for p in (study / "results" / "seeds").glob("*/*.json")]
+    starts = {seed: [r["job"]["start"] for r in records if r["seed"] == seed] for seed in (0, 1)}
+    assert len(starts[0]) == len(starts[1]) == len(VARIANTS)
+    assert max(starts[0]) < min(starts[1])
+
+
+def test_a_ladders_own_run_trains_its_rungs_with_the_ladders_settings(archive, tmp_path):
+    """`only=cpu-ladder`: every rung as cpu-ladder.<rung>, 5 seeds each (a dry run)."""
+    workdir = data_workflow(tmp_path, *archive)
+    run = snakemake(workdir, "-n", "--configfile", "data.yaml", "--config", "only=cpu-ladder")
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.M))
+    rungs = len(yaml.safe_load((workdir / "config.yaml").read_text())["ladders"]["cpu"])
+    assert (int(jobs["train"]), int(jobs["summarize"])) == (5 * rungs, rungs)
+    assert "results/partial/cpu-ladder/training_data.csv" in run.stdout
 
 
 def test_a_complete_workflow_has_nothing_to_do_quickly(study):

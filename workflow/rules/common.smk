@@ -11,6 +11,7 @@ from cifarbench.config import (
     TRAIN_BENCHMARK,
     baselines,
     heatmap_sweeps,
+    ladder_rungs,
     nvidia_driver_loaded,
     report_dir,
     report_logs,
@@ -38,6 +39,8 @@ BASELINES = {name: baseline for name, baseline in baselines(config).items() if n
 # What each variant of this run is trained with: the table refuses a result trained otherwise.
 RUN_SETTINGS = {name: SETTINGS[name] for name in VARIANTS}
 HEATMAP_SWEEPS = heatmap_sweeps(config)
+# Each ladder's rungs as this run trains them (its own run's, or the study's variants).
+LADDERS = ladder_rungs(config)
 REPORT_DIR = report_dir(config)
 REPORT_LOGS = report_logs(config)
 # The archive, its cache and every result are named by or record the archive's md5 (data.smk).
@@ -73,6 +76,19 @@ def seed_records(wildcards):
     """One training job per seed: a cluster runs them side by side, one machine in turn."""
     seeds = Settings.from_dict(settings_of(wildcards)).seeds
     return [f"results/seeds/{wildcards.variant}/seed{seed}.json" for seed in seeds]
+
+
+# Interleaved rounds: seed k of every selected variant runs before seed k+1 of any, so a slow
+# spell of the machine lands on every variant alike instead of on one. Snakemake runs the
+# highest priority first; priorities stay positive (its ILP scheduler weighs a negative one
+# against starting the job at all).
+ROUNDS = max(Settings.from_dict(settings).replicates for settings in SETTINGS.values())
+
+
+def round_priority(wildcards):
+    """ROUNDS for every variant's first seed, one less for each seed after it."""
+    first_seed = Settings.from_dict(settings_of(wildcards)).seed
+    return ROUNDS - (int(wildcards.seed) - first_seed)
 
 
 def times_the_cpu(variant):

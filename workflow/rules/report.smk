@@ -14,6 +14,7 @@ rule aggregate:
     params:
         baselines=BASELINES,
         settings=RUN_SETTINGS,
+        ladders=LADDERS,
     script:
         "../scripts/aggregate.py"
 
@@ -53,7 +54,7 @@ rule plot:
     conda:
         "../../envs/analysis.yaml"
     params:
-        ladders=config.get("ladders", {}),
+        ladders=LADDERS,
         heatmap_sweeps=HEATMAP_SWEEPS,
         baselines=BASELINES,
         # The outputs' folder: cifarbench.figures.draw_figures names the files in it.

@@ -7,6 +7,7 @@ rule train:
         "logs/train/{variant}/seed{seed}.log",
     benchmark:
         TRAIN_BENCHMARK
+    priority: round_priority
     conda:
         "../../envs/torch.yaml"
     threads: train_threads

@@ -15,7 +15,7 @@ def plot(
     folder: str,
 ) -> None:
     results = load_results(metrics, settings)
-    table = build_table(results, baselines)  # the CSV's table, in memory
+    table = build_table(results, baselines, ladders)  # the CSV's table, in memory
     draw_figures(table, results, ladders, heatmap_sweeps, folder)
 
 

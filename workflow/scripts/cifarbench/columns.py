@@ -71,6 +71,30 @@ def _noisy(result: dict) -> bool:
     return stats.is_noisy(replicate_values(result, "training_time_s"))
 
 
+def _robust(summary: Callable[[list[float]], float | None]) -> Callable[[dict], Any]:
+    """A robust summary (median, min, max) of the replicates' training times."""
+    return lambda result: summary(replicate_values(result, "training_time_s"))
+
+
+def _loads(result: dict) -> list[dict]:
+    """Each finished replicate's machine-load record (cifarbench.load); null before schema 5."""
+    return [r["machine_load"] for r in result["replicates"] if r.get("machine_load")]
+
+
+def _load_mean(key: str) -> Callable[[dict], Any]:
+    def value(result: dict) -> float | None:
+        values = [load[key] for load in _loads(result) if load[key] is not None]
+        return sum(values) / len(values) if values else None
+
+    return value
+
+
+def _machine_busy(result: dict) -> bool | None:
+    """Whether any replicate ran beside other work (load.BUSY_CORES); None: not recorded."""
+    flags = [load["busy"] for load in _loads(result) if load["busy"] is not None]
+    return any(flags) if flags else None
+
+
 def _study(index: int) -> Callable[[dict], Any]:
     def value(result: dict) -> float | None:
         row = STUDY_RESULTS.get(result["variant"])
@@ -121,6 +145,20 @@ TIME_LOW = Column("Training Time CI95 Low (seconds)", _interval("training_time_s
 TIME_HIGH = Column("Training Time CI95 High (seconds)", _interval("training_time_s", 1), True)
 ACCURACY_LOW = Column("Accuracy CI95 Low (%)", _interval("accuracy_pct", 0), measured=True)
 ACCURACY_HIGH = Column("Accuracy CI95 High (%)", _interval("accuracy_pct", 1), measured=True)
+# Robust statistics and the machine's load (cifarbench.load).
+TIME_MEDIAN = Column("Training Time Median (seconds)", _robust(stats.median), measured=True)
+TIME_MIN = Column("Training Time Min (seconds)", _robust(stats.smallest), measured=True)
+TIME_MAX = Column("Training Time Max (seconds)", _robust(stats.largest), measured=True)
+MACHINE_BUSY = Column("Machine Busy", _machine_busy)
+OTHER_CPU = Column("Other CPU (cores)", _load_mean("other_cpu_cores"), measured=True)
+# Each ladder rung against the rung below it (config ladders; table.py fills these).
+RUNG_BELOW = Column("Rung Below", None)
+SPEEDUP_VS_BELOW = Column("Speedup vs Rung Below", None, measured=True)
+SPEEDUP_VS_BELOW_LOW = Column("Speedup vs Rung Below CI95 Low", None, measured=True)
+SPEEDUP_VS_BELOW_HIGH = Column("Speedup vs Rung Below CI95 High", None, measured=True)
+TIME_P_VS_BELOW = Column("Training Time p vs Rung Below", None)
+TIME_VS_BELOW = Column("Training Time vs Rung Below", None)
+ACCURACY_VS_BELOW = Column("Accuracy vs Rung Below", None)
 STUDY_TIME = Column("Study Training Time (seconds)", _study(0), measured=True)
 STUDY_ACCURACY = Column("Study Accuracy (%)", _study(1), measured=True)
 STUDY_MEMORY = Column("Study Memory Usage (MB)", _study(2), measured=True)
@@ -222,6 +260,23 @@ COLUMNS = [
     ACCURACY_VERDICT,
     Column("Training Time CV (%)", _time_variation, measured=True),
     NOISY,
+    # Robust statistics, the machine's load, and the ladder step by step.
+    TIME_MEDIAN,
+    TIME_MIN,
+    TIME_MAX,
+    MACHINE_BUSY,
+    OTHER_CPU,
+    Column("Steal (cores)", _load_mean("steal_cores"), measured=True),
+    Column("Job CPU (cores)", _load_mean("own_cpu_cores"), measured=True),
+    Column("Load Average at Start", _load_mean("load_average_start"), measured=True),
+    Column("Other GPU Processes", _load_mean("other_gpu_processes"), measured=True),
+    RUNG_BELOW,
+    SPEEDUP_VS_BELOW,
+    SPEEDUP_VS_BELOW_LOW,
+    SPEEDUP_VS_BELOW_HIGH,
+    TIME_P_VS_BELOW,
+    TIME_VS_BELOW,
+    ACCURACY_VS_BELOW,
     STUDY_TIME,
     STUDY_ACCURACY,
     STUDY_MEMORY,

@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from cifarbench import ladders as ladder_runs
 from cifarbench import sweeps
 from cifarbench.document import field_path
 from cifarbench.errors import UserError
@@ -206,7 +207,8 @@ def _check_sweep_cells(config: dict, settings: dict[str, dict]) -> None:
 def _check_only(config: dict, settings: dict[str, dict]) -> None:
     unknown = [name for name in selected_variants(config) if name not in settings]
     if unknown:
-        known = [*config["variants"], *(config.get("sweeps") or {})]
+        runs = [*(config.get("sweeps") or {}), *ladder_runs.runs(config)]
+        known = [*config["variants"], *runs]
         raise UserError(f"config: only: {_unknown_names(unknown, known)}")
 
 
@@ -262,6 +264,13 @@ def _check_ladder(config: dict, ladder: str, rungs: list[str], settings: dict[st
     twice = [rung for rung, count in collections.Counter(rungs).items() if count > 1]
     if twice:
         raise UserError(f"config: ladders.{ladder}: {', '.join(twice)} appears twice")
+    for rung in rungs:
+        name = ladder_runs.rung_variant(ladder, rung)
+        if not VARIANT_NAME.fullmatch(name) or name in config["variants"]:
+            raise UserError(
+                f"config: ladders.{ladder}: its own run's rung {name!r} is not a "
+                "free variant name (64 characters at most)"
+            )
     for below, rung in itertools.pairwise(rungs):
         changed = changed_settings(settings[below], settings[rung])
         if len(changed) != 1:
@@ -272,8 +281,9 @@ def _check_ladder(config: dict, ladder: str, rungs: list[str], settings: dict[st
 
 
 def all_variants(config: dict) -> dict[str, dict | None]:
-    """Every variant's name -> its changes from `defaults`: hand-written, then sweep cells."""
-    return {**config["variants"], **sweeps.expand(config)}
+    """Every variant's name -> its changes from `defaults`: hand-written, then sweep cells,
+    then the rungs of the ladders' own runs."""
+    return {**config["variants"], **sweeps.expand(config), **ladder_runs.expand(config)}
 
 
 def only_names(config: dict) -> list[str] | None:
@@ -287,13 +297,18 @@ def only_names(config: dict) -> list[str] | None:
 
 def selected_variants(config: dict) -> list[str]:
     """The variants this run tabulates and plots, in order, each once: `only`'s names, a sweep
-    name standing for its baseline (if it names one) and its cells; or, without `only`, the
-    hand-written variants (sweeps run when selected)."""
+    name standing for its baseline (if it names one) and its cells, a ladder's run name
+    (`cpu-ladder`) for its rungs as that run trains them; or, without `only`, the
+    hand-written variants (sweeps and ladder runs run when selected)."""
     only = only_names(config)
     if only is None:
         return list(config["variants"])
     names = []
+    ladders = ladder_runs.runs(config)
     for name in only:
+        if name in ladders:  # a ladder's own run: its rungs, with ladder_settings
+            names += ladders[name]
+            continue
         sweep = (config.get("sweeps") or {}).get(name)
         if sweep is None:
             names.append(name)
@@ -330,6 +345,11 @@ def _report_subfolder(config: dict) -> str:
     return f"/partial/{short}"
 
 
+def ladder_rungs(config: dict) -> dict[str, list[str]]:
+    """Each ladder's rungs as this run trains them (ladders.as_run)."""
+    return ladder_runs.as_run(config, selected_variants(config))
+
+
 def heatmap_sweeps(config: dict) -> dict[str, dict[str, dict]]:
     """The two-axis sweeps with a cell in this run -> each cell's name -> its axis values."""
     selected = set(selected_variants(config))
@@ -347,6 +367,8 @@ def baselines(config: dict) -> dict[str, str]:
         variant: DEFAULT_BASELINES[settings["device"]]
         for variant, settings in resolved_settings(config).items()
     }
+    for rungs in ladder_runs.runs(config).values():  # a ladder's own run: its stock rung
+        chosen.update(dict.fromkeys(rungs, rungs[0]))
     for sweep, spec in (config.get("sweeps") or {}).items():
         if "baseline" in spec:
             chosen.update(dict.fromkeys(sweeps.cells(sweep, spec), spec["baseline"]))
@@ -358,7 +380,7 @@ def variant_settings(config: dict, variant: str) -> dict:
     (`epochs`, ...). For every variant at once, `resolved_settings`."""
     if variant in config["variants"]:
         return _resolved(config, config["variants"][variant])
-    return _resolved(config, sweeps.expand(config)[variant])
+    return _resolved(config, all_variants(config)[variant])
 
 
 def resolved_settings(config: dict) -> dict[str, dict]:

@@ -6,15 +6,28 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from cifarbench.columns import ACCURACY, FALLBACK, STATUS, TIME, VARIANT
+from cifarbench.columns import (
+    ACCURACY,
+    FALLBACK,
+    SPEEDUP_VS_BELOW,
+    SPEEDUP_VS_BELOW_HIGH,
+    SPEEDUP_VS_BELOW_LOW,
+    STATUS,
+    TIME,
+    TIME_HIGH,
+    TIME_LOW,
+    TIME_VS_BELOW,
+    VARIANT,
+)
 from cifarbench.figure_style import COLORS, bar_kind, run_subtitle, save
 from cifarbench.settings import as_written, changed_settings
 
 
 def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str]], path: str):
-    """What each optimization buys: one panel per ladder, one bar per rung (its training time,
-    labelled with its accuracy and its speedup over the ladder's first rung), each rung named
-    by the setting it turns on."""
+    """What each optimization buys: one panel per ladder, one bar per rung (its training time
+    with its 95% interval, labelled with its accuracy, its speedup over the ladder's first rung
+    and, with replicates, the step over the rung below with its interval; a step within noise
+    is hatched and says so), each rung named by the setting it turns on."""
     sns.set_theme(style="whitegrid", context="paper")
     rows = table.set_index(VARIANT.header, drop=False)
     settings = {result["variant"]: result["settings"] for result in results}
@@ -56,13 +69,7 @@ def _ladder_panel(axis: plt.Axes, name: str, rungs: pd.DataFrame, settings: dict
         label + ("  [ran on CPU]" if row[FALLBACK.header] else "")
         for label, (_, row) in zip(labels, rungs.iterrows(), strict=True)
     ]
-    bars = axis.barh(
-        labels,
-        times.fillna(0),
-        color=[COLORS[bar_kind(r)] for _, r in rungs.iterrows()],
-        edgecolor="black",
-        linewidth=0.5,
-    )
+    bars = _time_bars(axis, labels, rungs)
     axis.bar_label(
         bars,
         labels=[_rung_text(row, base_time) for _, row in rungs.iterrows()],
@@ -76,6 +83,25 @@ def _ladder_panel(axis: plt.Axes, name: str, rungs: pd.DataFrame, settings: dict
     axis.margins(x=0.4)  # room right of the longest bar for its label
 
 
+def _time_bars(axis: plt.Axes, labels: list[str], rungs: pd.DataFrame):
+    """One bar per rung with its 95% interval; a step within noise of the rung below hatched."""
+    times = rungs[TIME.header].astype(float)
+    low, high = rungs[TIME_LOW.header].astype(float), rungs[TIME_HIGH.header].astype(float)
+    bars = axis.barh(
+        labels,
+        times.fillna(0),
+        xerr=[(times - low).fillna(0), (high - times).fillna(0)],
+        color=[COLORS[bar_kind(r)] for _, r in rungs.iterrows()],
+        edgecolor="black",
+        linewidth=0.5,
+        error_kw={"elinewidth": 0.8, "capsize": 2},
+    )
+    within_noise = rungs[TIME_VS_BELOW.header] == "same within noise"
+    for bar, noise in zip(bars, within_noise, strict=True):
+        bar.set_hatch("///" if noise else None)
+    return bars
+
+
 def _change(below: dict, rung: dict) -> str:
     """The setting a rung turns on, as `key: value`."""
     return ", ".join(f"{key}: {as_written(rung[key])}" for key in changed_settings(below, rung))
@@ -87,4 +113,15 @@ def _rung_text(row: pd.Series, base_time: float) -> str:
     if row[STATUS.header] != "ok":
         return row[STATUS.header]
     speedup = "no stock time" if pd.isna(base_time) else f"{base_time / row[TIME.header]:.2f}x"
-    return f"{row[TIME.header]:.1f} s, {row[ACCURACY.header]:.2f}%, {speedup}"
+    return f"{row[TIME.header]:.1f} s, {row[ACCURACY.header]:.2f}%, {speedup}" + _step_text(row)
+
+
+def _step_text(row: pd.Series) -> str:
+    """The step over the rung below: its speedup with the 95% interval and the verdict, or
+    nothing without replicates on both rungs."""
+    verdict = row[TIME_VS_BELOW.header]
+    if not isinstance(verdict, str):
+        return ""
+    low, high = row[SPEEDUP_VS_BELOW_LOW.header], row[SPEEDUP_VS_BELOW_HIGH.header]
+    interval = "" if pd.isna(low) else f" [{low:.2f}, {high:.2f}]"
+    return f"\nstep {row[SPEEDUP_VS_BELOW.header]:.2f}x{interval}: {verdict}"

@@ -19,6 +19,7 @@ from cifarbench.data import flip_and_translate, make_batches, normalize
 from cifarbench.energy import EnergyMeter
 from cifarbench.errors import UserError
 from cifarbench.handwritten import HandwrittenNet
+from cifarbench.load import MachineLoad
 from cifarbench.losses import Diverged, StepLosses
 from cifarbench.models import make_net
 from cifarbench.optimizers import OPTIMIZERS, lr_factor
@@ -239,7 +240,12 @@ def run_training(trainer: Trainer, data: Cifar, label: str = "") -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     progress = Progress(settings.epochs, label=label)
-    with measure.MemorySampler() as memory, progress, EnergyMeter(device) as energy:
+    with (
+        measure.MemorySampler() as memory,
+        progress,
+        EnergyMeter(device) as energy,
+        MachineLoad(device) as machine,
+    ):
         # Evaluation after an epoch is off both: the clock's time and the meter's energy.
         clock = TrainingClock(paused_with=[energy])
         try:
@@ -268,6 +274,7 @@ def run_training(trainer: Trainer, data: Cifar, label: str = "") -> dict:
         "epochs": epoch_records,
         **warmup(epoch_records, trainer.first_step_s, settings.compile),
         "first_batch_after_job_start_s": trainer.first_batch_s,
+        "machine_load": machine.record(),
         "start": started,
         "end": measure.now_iso(),
     }

@@ -115,6 +115,25 @@ def changed_settings(below: dict, rung: dict) -> list[str]:
     return [key for key in rung if rung[key] != below[key]]
 
 
+# Changes that compute exactly the numbers of the variant without them: the same batches and
+# the same arithmetic, only carried out another way. tests/test_ladder.py proves it for each
+# ladder step that makes one of them.
+SAME_NUMBERS = {
+    ("loader", "grouped"),
+    ("loader", "tensor"),
+    ("allocator", "keep"),
+    ("backward", "handwritten"),
+    ("pin_memory", True),
+    ("deferred_loss", True),
+}
+
+
+def computes_the_same(below: dict, rung: dict) -> bool:
+    """Whether `rung` differs from `below` only by changes in SAME_NUMBERS."""
+    changed = changed_settings(below, rung)
+    return bool(changed) and all((key, rung[key]) in SAME_NUMBERS for key in changed)
+
+
 def as_written(value) -> str:
     """A setting's value as config.yaml writes it (true, not True)."""
     return str(value).lower() if isinstance(value, bool) else str(value)

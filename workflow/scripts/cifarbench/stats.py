@@ -1,4 +1,5 @@
-"""Is a difference real? Confidence intervals, Welch's t-test and a noise flag, from scipy."""
+"""Is a difference real? Confidence intervals (of a mean, and of a ratio of two means),
+Welch's t-test, robust summaries and a noise flag, from scipy."""
 
 import math
 import statistics
@@ -67,3 +68,52 @@ def variation(values: list[float]) -> float | None:
 def is_noisy(values: list[float]) -> bool:
     cv = variation(values)
     return cv is not None and cv > NOISY_CV
+
+
+def median(values: list[float]) -> float | None:
+    """The middle replicate (robust to one slow run, as torch.utils.benchmark reports)."""
+    return statistics.median(values) if values else None
+
+
+def smallest(values: list[float]) -> float | None:
+    return min(values) if values else None
+
+
+def largest(values: list[float]) -> float | None:
+    return max(values) if values else None
+
+
+def ratio_interval(
+    numerator: list[float], denominator: list[float]
+) -> tuple[float, float] | tuple[None, None]:
+    """The 95% confidence interval of mean(numerator) / mean(denominator), two independent
+    sets of replicates, by Fieller's method: the ratios r for which mean(numerator) -
+    r * mean(denominator) is not significantly different from 0. Its variance is
+    var_n/n_n + r^2 var_d/n_d, with Welch-Satterthwaite degrees of freedom taken at the point
+    estimate. (None, None) below 2 values each, or when the denominator's mean is not
+    significantly above 0 (the interval is then unbounded)."""
+    top, bottom = statistics.fmean(numerator or [0]), statistics.fmean(denominator or [0])
+    if len(numerator) < 2 or len(denominator) < 2 or bottom == 0:
+        return None, None
+    v_top = statistics.variance(numerator) / len(numerator)
+    v_bottom = statistics.variance(denominator) / len(denominator)
+    ratio = top / bottom
+    if v_top == 0 and v_bottom == 0:
+        return ratio, ratio
+    t = stats.t.ppf(
+        (1 + LEVEL) / 2, _welch_dof(v_top, len(numerator), ratio**2 * v_bottom, len(denominator))
+    )
+    # (top - r * bottom)^2 = t^2 (v_top + r^2 v_bottom), a quadratic a r^2 - 2 b r + c = 0.
+    a = bottom**2 - t**2 * v_bottom
+    b = top * bottom
+    c = top**2 - t**2 * v_top
+    if a <= 0:
+        return None, None
+    root = math.sqrt(max(b**2 - a * c, 0.0))
+    return (b - root) / a, (b + root) / a
+
+
+def _welch_dof(v1: float, n1: int, v2: float, n2: int) -> float:
+    """Welch-Satterthwaite degrees of freedom of a sum of two variances of means."""
+    terms = [v**2 / (n - 1) for v, n in ((v1, n1), (v2, n2)) if v > 0]
+    return (v1 + v2) ** 2 / sum(terms)

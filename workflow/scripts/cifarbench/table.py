@@ -3,31 +3,43 @@
 import json
 import logging
 import math
+import statistics
 from pathlib import Path
 
 import pandas as pd
 
+from cifarbench import ladders as ladder_steps
 from cifarbench import stats
 from cifarbench.atomic import atomic_path
 from cifarbench.columns import (
     ACCURACY_P,
     ACCURACY_VERDICT,
+    ACCURACY_VS_BELOW,
     BASELINE,
     COLUMNS,
     CPU_BASELINE,
+    MACHINE_BUSY,
     NOISY,
+    OTHER_CPU,
+    RUNG_BELOW,
     SPEEDUP_VS_BASELINE,
+    SPEEDUP_VS_BELOW,
+    SPEEDUP_VS_BELOW_HIGH,
+    SPEEDUP_VS_BELOW_LOW,
     SPEEDUP_VS_CPU,
     TIME,
     TIME_P,
+    TIME_P_VS_BELOW,
     TIME_TO_PREFIX,
     TIME_VERDICT,
+    TIME_VS_BELOW,
     VARIANT,
     table_columns,
     targets_of,
 )
 from cifarbench.document import check_metrics, check_trained_as_asked, replicate_values
 from cifarbench.errors import UserError
+from cifarbench.settings import computes_the_same
 from cifarbench.units import MB
 
 log = logging.getLogger("cifarbench.table")
@@ -103,12 +115,15 @@ def _check_depth(document) -> None:
         ]
 
 
-def build_table(results: list[dict], baselines: dict[str, str]) -> pd.DataFrame:
+def build_table(
+    results: list[dict], baselines: dict[str, str], ladders: dict[str, list[str]] | None = None
+) -> pd.DataFrame:
     """One row per variant, one column per `COLUMNS` entry, in order. The study's columns
     carry means over replicates; "Memory Usage (MB)" is the study's measure, main-process RSS
     averaged over training. Each row is compared with its baseline (`baselines`: each
-    variant's, as config.baselines chooses it) where that ran in this table. Each target
-    accuracy the documents carry adds its time-to-target columns."""
+    variant's, as config.baselines chooses it) where that ran in this table, and each ladder
+    rung (`ladders`: config.ladder_rungs) with the rung below it. Each target accuracy the
+    documents carry adds its time-to-target columns."""
     columns = table_columns(targets_of(results))
     rows = [
         {column.header: column.value(result) for column in columns if column.value}
@@ -120,7 +135,9 @@ def build_table(results: list[dict], baselines: dict[str, str]) -> pd.DataFrame:
     table[BASELINE.header] = pd.Series(chosen, index=table.index, dtype=object)
     table[SPEEDUP_VS_BASELINE.header] = _speedup(table, table[BASELINE.header])
     _compare(table, results, chosen)
+    _compare_steps(table, results, ladders or {})
     _warn_noisy(table)
+    _warn_busy(table)
     return table
 
 
@@ -150,6 +167,74 @@ def _compare(table: pd.DataFrame, results: list[dict], chosen: list[str]) -> Non
         table[verdict_column.header] = [
             stats.verdict(*pair, words) if pair else None for pair in pairs
         ]
+
+
+STEP_COLUMNS = [
+    RUNG_BELOW,
+    SPEEDUP_VS_BELOW,
+    SPEEDUP_VS_BELOW_LOW,
+    SPEEDUP_VS_BELOW_HIGH,
+    TIME_P_VS_BELOW,
+    TIME_VS_BELOW,
+    ACCURACY_VS_BELOW,
+]
+
+
+def _compare_steps(table: pd.DataFrame, results: list[dict], ladders: dict) -> None:
+    """Each ladder rung against the rung below it, where both ran in this table."""
+    by_name = {result["variant"]: result for result in results}
+    below = {
+        rung: lower
+        for rung, lower in ladder_steps.steps(ladders).items()
+        if rung in by_name and lower in by_name
+    }
+    steps = [
+        ladder_step(by_name[name], by_name[below[name]]) if name in below else {}
+        for name in table[VARIANT.header]
+    ]
+    for column in STEP_COLUMNS:
+        table[column.header] = pd.Series(
+            [step.get(column.header) for step in steps], index=table.index, dtype=object
+        )
+
+
+def ladder_step(rung: dict, below: dict) -> dict:
+    """What a rung buys over the rung below it: the speedup (the ratio of mean times) with
+    its 95% interval (Fieller), Welch's p and a verdict on time; on accuracy, a verdict, or
+    "same numbers (proven)" where the rung computes exactly what the one below does."""
+    times = replicate_values(rung, "training_time_s")
+    below_times = replicate_values(below, "training_time_s")
+    speedup = (
+        statistics.fmean(below_times) / statistics.fmean(times) if times and below_times else None
+    )
+    low, high = stats.ratio_interval(below_times, times)
+    same = computes_the_same(below["settings"], rung["settings"])
+    accuracy = (replicate_values(rung, "accuracy_pct"), replicate_values(below, "accuracy_pct"))
+    return {
+        RUNG_BELOW.header: below["variant"],
+        SPEEDUP_VS_BELOW.header: speedup,
+        SPEEDUP_VS_BELOW_LOW.header: low,
+        SPEEDUP_VS_BELOW_HIGH.header: high,
+        TIME_P_VS_BELOW.header: stats.welch_p(times, below_times),
+        TIME_VS_BELOW.header: stats.verdict(times, below_times, ("faster", "slower")),
+        ACCURACY_VS_BELOW.header: "same numbers (proven)"
+        if same
+        else stats.verdict(*accuracy, ("lower", "higher")),
+    }
+
+
+def _warn_busy(table: pd.DataFrame) -> None:
+    busy = table[MACHINE_BUSY.header].map(lambda flag: flag is True)
+    for name, cores in zip(
+        table.loc[busy, VARIANT.header], table.loc[busy, OTHER_CPU.header], strict=True
+    ):
+        log.warning(
+            "%s: ran on a busy machine: other processes used %s cores beside it (above "
+            "cifarbench.load.BUSY_CORES), so its time is partly the machine's. Its Machine "
+            "Busy column says so.",
+            name,
+            "?" if pd.isna(cores) else f"{cores:.2f}",
+        )
 
 
 def _warn_noisy(table: pd.DataFrame) -> None:
