@@ -13,7 +13,7 @@ from test_ladder import SAME_AS_BELOW
 from cifarbench import config, ladder_figure, table
 from cifarbench.settings import computes_the_same
 from training_helpers import like
-from workflow_helpers import config_refusal, shipped_config
+from workflow_helpers import config_refusal, copy_workflow, shipped_config, snakemake
 
 LADDER = {"cpu": ["cpu", "cpu-l1", "cpu-l2", "cpu-l3"]}
 STEP = [
@@ -159,3 +159,16 @@ def test_a_ladder_whose_own_run_would_name_a_rung_badly_is_refused():
         f"config: ladders.{long_name}: its own run's rung '{long_name}-ladder.cpu' is not a free "
         "variant name (64 characters at most)"
     )
+
+
+def test_the_profile_target_of_a_ladders_own_run_profiles_its_rungs(tmp_path):
+    """`snakemake profile --config only=cpu-ladder` profiles the rungs as that run trains them
+    (cpu-ladder.<rung>), in ladder order, and draws them."""
+    workdir = copy_workflow(tmp_path)
+    done = snakemake(workdir, "profile", "-n", "--config", "only=cpu-ladder")
+    assert done.returncode == 0, done.stderr[-3000:]
+    planned = done.stdout
+    rungs = shipped_config()["ladders"]["cpu"]
+    for rung in rungs:
+        assert f"results/profiles/cpu-ladder.{rung}.json" in planned, rung
+    assert "results/profiles/cpu.json" not in planned

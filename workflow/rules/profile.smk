@@ -1,10 +1,9 @@
 # Where a step's time goes: `snakemake results/profiles/{variant}.json` for one variant,
 # `snakemake profile` for the selected run's ladder rungs and their figure. Not in `all`.
-# The rungs of the run's ladders, each once, in ladder order.
+# The rungs of the run's ladders as it trains them (a ladder's own run's, `only=cpu-ladder`,
+# or the study's variants), each once, in ladder order.
 PROFILED_RUNGS = list(
-    dict.fromkeys(
-        rung for rungs in config.get("ladders", {}).values() for rung in rungs if rung in VARIANTS
-    )
+    dict.fromkeys(rung for rungs in LADDERS.values() for rung in rungs if rung in VARIANTS)
 )
 
 
@@ -45,6 +44,6 @@ rule profile:
     conda:
         "../../envs/analysis.yaml"
     params:
-        ladders=config.get("ladders", {}),
+        ladders=LADDERS,
     script:
         "../scripts/plot_profile.py"
