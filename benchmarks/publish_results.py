@@ -71,6 +71,7 @@ from cifarbench.config import (
 from cifarbench.document import check_metrics, summary_statistics
 from cifarbench.errors import UserError
 from cifarbench.figures import draw_figures
+from cifarbench.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURE_BYTES = 450_000  # the comparison and the ladder stay under 1 MB together
@@ -121,7 +122,8 @@ def upgrade(document: dict, config: dict) -> dict:
     replicate's image counts, which prepare checked against the config's data sizes before any
     training; with one seed per job, a job's wall time means the same in both. Then schema 3
     as schema 4 (upgrade_to_4). Schema 5 adds each replicate's machine load, which older runs
-    did not record: null, so their Machine Busy is empty, never False."""
+    did not record: null, so their Machine Busy is empty, never False. Schema 6 adds settings
+    that older runs trained without (upgrade_to_6)."""
     if document["schema_version"] == 2:
         document["schema_version"] = 3
         for replicate in document["replicates"]:
@@ -133,7 +135,21 @@ def upgrade(document: dict, config: dict) -> dict:
         document["schema_version"] = 5
         for replicate in document["replicates"]:
             replicate["machine_load"] = None
+    if document["schema_version"] == 5:
+        upgrade_to_6(document)
     return document
+
+
+# The settings schema 6 added, each as every run before it trained (the ResNet's widths were
+# 16, 32, 64): their defaults.
+SCHEMA_6_SETTINGS = ("width", "whiten", "weight_decay_on", "ema", "tta")
+
+
+def upgrade_to_6(document: dict) -> None:
+    stock = Settings().to_dict()
+    added = {key: stock[key] for key in SCHEMA_6_SETTINGS}
+    document["settings"] = {**document["settings"], **added}
+    document["schema_version"] = 6
 
 
 def upgrade_to_4(document: dict) -> None:

@@ -17,7 +17,7 @@ from cifarbench import sweeps
 from cifarbench.document import field_path
 from cifarbench.errors import UserError
 from cifarbench.schemas import Validator
-from cifarbench.settings import changed_settings
+from cifarbench.settings import as_written, changed_settings
 
 # Top-level keys that, when set, replace that setting in every variant.
 RUN_WIDE_OVERRIDES = ("epochs", "replicates")
@@ -49,7 +49,11 @@ NEEDS = {
     },
     # The ResNet always has batch norm (models.py): the setting cannot turn it on or off.
     ("model", "resnet"): {"batch_norm": False},
+    # The whitening filters are the ResNet's stem (models.whiten_stem).
+    ("whiten", True): {"model": "resnet"},
 }
+# The ResNet's own options: another model cannot honour a value other than the default.
+RESNET_OPTIONS = {"width": 16}
 
 
 def validate_config(config: dict, schema_path: str | Path) -> dict[str, dict]:
@@ -68,6 +72,7 @@ def validate_config(config: dict, schema_path: str | Path) -> dict[str, dict]:
     _check_only(config, settings)
     for variant, resolved in settings.items():
         _check_combinations(variant, resolved)
+        _check_resnet_options(variant, resolved)
         _check_stop_at(variant, resolved)
     for ladder, rungs in config.get("ladders", {}).items():
         _check_ladder(config, ladder, rungs, settings)
@@ -242,7 +247,17 @@ def _check_combinations(variant: str, settings: dict) -> None:
             wanted = ", ".join(f"{other}: {json.dumps(needs[other])}" for other in wrong)
             has = ", ".join(f"{other}: {json.dumps(settings[other])}" for other in wrong)
             raise UserError(
-                f"config: variants.{variant}: {key}: {value} needs {wanted} (it has {has})"
+                f"config: variants.{variant}: {key}: {as_written(value)} needs {wanted} "
+                f"(it has {has})"
+            )
+
+
+def _check_resnet_options(variant: str, settings: dict) -> None:
+    for key, default in RESNET_OPTIONS.items():
+        if settings[key] != default and settings["model"] != "resnet":
+            raise UserError(
+                f"config: variants.{variant}: {key}: {settings[key]} needs model: "
+                f'"resnet" (it has model: {json.dumps(settings["model"])})'
             )
 
 

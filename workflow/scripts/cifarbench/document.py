@@ -24,8 +24,9 @@ SCHEMA_PATH = SCHEMAS / "metrics.schema.yaml"
 # (the archive it was trained on), accuracy after every epoch and the training clock at each
 # epoch's end, time to target, stop_at, the first epoch and first step apart from the steady
 # ones.
-# 5: each replicate's machine_load (cifarbench.load).
-SCHEMA_VERSION = 5
+# 5: each replicate's machine_load (cifarbench.load); 6: the settings width, whiten,
+# weight_decay_on, ema and tta.
+SCHEMA_VERSION = 6
 
 # Metrics with a mean and standard deviation over the replicates that finished.
 SUMMARIZED = {

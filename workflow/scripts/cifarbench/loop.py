@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cifarbench import measure
 from cifarbench.cache import Cifar
@@ -21,7 +22,7 @@ from cifarbench.errors import UserError
 from cifarbench.handwritten import HandwrittenNet
 from cifarbench.load import MachineLoad
 from cifarbench.losses import Diverged, StepLosses
-from cifarbench.models import make_net
+from cifarbench.models import WHITEN_IMAGES, make_net, whiten_stem
 from cifarbench.optimizers import OPTIMIZERS, lr_factor
 from cifarbench.progress import Progress
 from cifarbench.settings import Settings
@@ -66,10 +67,11 @@ class Trainer:
     def __init__(self, data: Cifar, settings: Settings, device: torch.device, seed: int):
         torch.manual_seed(seed)  # as the study's script: the model's weights, then its batches
         self.settings, self.device, self.seed = settings, device, seed
-        model = make_net(settings.model, settings.batch_norm).to(device)
+        model = make_net(settings.model, settings.batch_norm, settings.width).to(device)
         if settings.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        self.average = _moving_average(model, settings.ema)
         self.step_model = torch.compile(model) if settings.compile else model
         self.handwritten = HandwrittenNet(model) if settings.backward == "handwritten" else None
         self.batches = make_batches(data, settings, device)
@@ -81,6 +83,18 @@ class Trainer:
         self.first_batch_s = None  # seconds from the job's start to the first batch in hand
         self.first_step_s = None  # the first step's time: its one-off costs included
         self.part: Callable[[str], AbstractContextManager] = unmarked
+
+    def prepare(self, data: Cifar) -> None:
+        """What a recipe computes from the data before its first step, on the training clock
+        (airbench times its whitening too): the stem's whitening filters."""
+        if self.settings.whiten:
+            images = normalize(torch.from_numpy(data.train_images[:WHITEN_IMAGES]))
+            whiten_stem(self.model, images.to(self.device))
+
+    @property
+    def scored_model(self) -> nn.Module:
+        """The weights the test set scores: the moving average where `ema` keeps one."""
+        return self.average.module if self.average is not None else self.model
 
     def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
         s = self.settings
@@ -125,6 +139,8 @@ class Trainer:
             self.optimizer.step()
         if self.scheduler:
             self.scheduler.step()
+        if self.average is not None:
+            self.average.update_parameters(self.model)
 
     def first_step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The first step, timed on its own: the one-off costs (compilation, autotuning, lazy
@@ -176,16 +192,33 @@ def evaluate(trainer: Trainer, images, labels) -> float:
     """Accuracy in percent over every test image, normalized in batches of 1000."""
     if len(labels) == 0:
         raise UserError("the test set is empty: accuracy would be meaningless")
-    model, device = trainer.model, trainer.device
+    model, device = trainer.scored_model, trainer.device
     model.eval()
     images, labels = torch.from_numpy(images), torch.from_numpy(labels)
     correct = 0
     for batch_images, batch_labels in zip(images.split(1000), labels.split(1000), strict=True):
         batch_images = trainer.to_device(normalize(batch_images))
         with _autocast(device, trainer.settings.precision):
-            predicted = model(batch_images).argmax(1)
+            predicted = predict(model, batch_images, trainer.settings.tta).argmax(1)
         correct += (predicted.cpu() == batch_labels).sum().item()
     return 100.0 * correct / len(labels)
+
+
+def predict(model: nn.Module, images: torch.Tensor, tta: bool) -> torch.Tensor:
+    """The model's logits; with `tta`, the mean of the logits of each image and its mirror
+    image (airbench's test-time flip averaging)."""
+    logits = model(images)
+    if tta:
+        logits = (logits + model(images.flip(3))) / 2
+    return logits
+
+
+def _moving_average(model: nn.Module, decay: float | None) -> AveragedModel | None:
+    """A copy of the model whose weights (BatchNorm's statistics included) follow the trained
+    ones as an exponential moving average, updated after every step (torch.optim.swa_utils)."""
+    if decay is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _train_epochs(
@@ -226,7 +259,8 @@ def train_replicate(
     data: Cifar, settings: Settings, device: torch.device, seed: int, label: str = ""
 ) -> dict:
     """Train and evaluate one seed. The training time spans the epoch loop, as in the study,
-    less the evaluations after each epoch. `label` starts each epoch's console line."""
+    less the evaluations after each epoch, and a recipe's preparation before it (`whiten`).
+    `label` starts each epoch's console line."""
     trainer = Trainer(data, settings, device, seed)
     return run_training(trainer, data, label)
 
@@ -248,6 +282,7 @@ def run_training(trainer: Trainer, data: Cifar, label: str = "") -> dict:
     ):
         # Evaluation after an epoch is off both: the clock's time and the meter's energy.
         clock = TrainingClock(paused_with=[energy])
+        trainer.prepare(data)
         try:
             stopped = _train_epochs(trainer, data, progress, clock, epochs)
         except Diverged as error:

@@ -71,12 +71,13 @@ class ResNet(nn.Module):
     multiply-adds and 71 k parameters per image with the default widths. As in airbench,
     BatchNorm and the activation come after the pooling, where they touch a quarter of the
     values. BatchNorm is always on: the recipes need it, so `batch_norm` does not apply.
-    How the widths were chosen: docs/benchmarks.md.
+    `width` is the stem's channels; the two stages double them. How the default was chosen:
+    docs/benchmarks.md.
     """
 
-    def __init__(self, widths: tuple[int, ...] = (16, 32, 64)):
+    def __init__(self, width: int = 16):
         super().__init__()
-        stem, *stages = widths
+        stem, *stages = widths = (width, 2 * width, 4 * width)
         self.stem = nn.Sequential(_conv(3, stem), nn.MaxPool2d(2), *_bn_act(stem))
         ins = [stem, *stages[:-1]]
         self.stages = nn.Sequential(
@@ -116,8 +117,51 @@ def _identity(_features: int) -> nn.Module:
 MODELS = {"net": Net, "simplecnn": SimpleCNN, "resnet": ResNet}
 
 
-def make_net(name: str, batch_norm: bool = False) -> nn.Module:
-    """Build a model by its config name."""
+def make_net(name: str, batch_norm: bool = False, width: int = 16) -> nn.Module:
+    """Build a model by its config name (`width`: the ResNet's)."""
     if name == "resnet":
-        return ResNet()
+        return ResNet(width)
     return MODELS[name](batch_norm=batch_norm)
+
+
+# Patches sampled for the whitening filters: enough for a stable 27 x 27 covariance.
+WHITEN_IMAGES = 5000
+# Added to each eigenvalue, as airbench does: the faintest directions are not blown up to noise.
+WHITEN_EPS = 5e-4
+
+
+def whiten_stem(model: "ResNet", images: torch.Tensor) -> None:
+    """Set the stem's filters to whiten 3x3 patches of `images` (normalized, N x 3 x 32 x 32)
+    and freeze them, as airbench initializes its first layer: filter pairs +v/sqrt(l + eps),
+    -v/sqrt(l + eps) for the patch covariance's eigenvectors v, largest eigenvalue l first. A
+    stem wider than twice the 27 directions keeps its other filters as initialized. Reads no
+    random numbers (the first images, in order), so the run's random streams are unchanged."""
+    conv = model.stem[0]
+    eigenvalues, eigenvectors = patch_eigens(images[:WHITEN_IMAGES], conv.kernel_size[0])
+    pairs = min(conv.out_channels // 2, len(eigenvalues))
+    order = eigenvalues.argsort(descending=True)[:pairs]
+    filters = eigenvectors[:, order].T / (eigenvalues[order] + WHITEN_EPS).sqrt()[:, None]
+    filters = filters.reshape(pairs, *conv.weight.shape[1:])
+    with torch.no_grad():
+        conv.weight[: 2 * pairs] = torch.cat([filters, -filters]).to(conv.weight)
+    conv.weight.requires_grad_(False)
+
+
+def patch_eigens(images: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues and eigenvectors (columns) of the covariance of every size x size patch of
+    `images`, each patch flattened channel-major as a conv weight is. Summed 250 images at a
+    time: all 5000 images' patches at once would take about a gigabyte."""
+    dims = images.shape[1] * size * size
+    total = torch.zeros(dims, dtype=torch.float64)
+    outer = torch.zeros(dims, dims, dtype=torch.float64)
+    count = 0
+    for chunk in images.split(250):
+        patches = chunk.double().unfold(2, size, 1).unfold(3, size, 1)  # N C H W k k
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, dims)
+        total += patches.sum(0)
+        outer += patches.T @ patches
+        count += len(patches)
+    mean = total / count
+    covariance = outer / count - torch.outer(mean, mean)
+    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
+    return eigenvalues.float(), eigenvectors.float()

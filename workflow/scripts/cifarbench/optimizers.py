@@ -21,9 +21,24 @@ def _fused(settings: Settings) -> dict:
     return {"fused": True} if settings.fused_optimizer else {}
 
 
+def parameter_groups(parameters, settings: Settings) -> list:
+    """The parameters as the optimizer sees them. `weight_decay_on: weights` decays the conv
+    and linear weights only, not BatchNorm's scales and shifts or the biases (the 1-D
+    parameters), as the fastest CIFAR-10 trainers do: decaying a scale that BatchNorm undoes
+    anyway only changes the effective learning rate."""
+    parameters = list(parameters)
+    if settings.weight_decay_on == "all":
+        return parameters
+    groups = [
+        {"params": [p for p in parameters if p.ndim > 1]},
+        {"params": [p for p in parameters if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+    return [group for group in groups if group["params"]]
+
+
 def _sgd(parameters, settings: Settings) -> torch.optim.Optimizer:
     return torch.optim.SGD(
-        parameters,
+        parameter_groups(parameters, settings),
         lr=settings.lr,
         momentum=settings.momentum,
         nesterov=settings.nesterov,
@@ -34,7 +49,10 @@ def _sgd(parameters, settings: Settings) -> torch.optim.Optimizer:
 
 def _adam(parameters, settings: Settings) -> torch.optim.Optimizer:
     return torch.optim.Adam(
-        parameters, lr=settings.lr, weight_decay=settings.weight_decay, **_fused(settings)
+        parameter_groups(parameters, settings),
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        **_fused(settings),
     )
 
 

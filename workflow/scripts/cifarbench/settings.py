@@ -25,6 +25,11 @@ class Settings:
         "net", "the study's LeNet, its SimpleCNN, or a small ResNet", ("net", "simplecnn", "resnet")
     )
     batch_norm: bool = setting(False, "BatchNorm after each conv and hidden fc layer")
+    width: int = setting(16, "resnet: the stem's channels; each of its two stages doubles them")
+    whiten: bool = setting(
+        False,
+        "resnet: the stem's filters set to whiten the training images' 3x3 patches, and frozen",
+    )
     optimizer: str = setting("sgd", "torch.optim.SGD or torch.optim.Adam", ("sgd", "adam"))
     lr: float = setting(0.001, "peak learning rate")
     momentum: float = setting(0.9, "SGD momentum")
@@ -34,6 +39,12 @@ class Settings:
         "constant", "constant, or linear warm-up then linear decay to 0", ("constant", "onecycle")
     )
     warmup: float = setting(0.2, "onecycle: fraction of all steps spent warming up")
+    weight_decay_on: str = setting(
+        "all",
+        "all: every parameter (torch.optim's way); weights: conv and linear weights only, not "
+        "BatchNorm's scales and shifts or biases",
+        ("all", "weights"),
+    )
     label_smoothing: float = setting(0.0, "cross-entropy label smoothing")
     batch_size: int = setting(4, "images per step")
     workers: int = setting(2, "DataLoader worker processes (torchvision and grouped loaders)")
@@ -44,6 +55,10 @@ class Settings:
         ("fp32", "fp16", "bf16"),
     )
     augment: bool = setting(False, "random flip + translate by up to 2 px, per batch")
+    ema: float | None = setting(
+        None, "decay of a moving average of the weights, updated every step; evaluation uses it"
+    )
+    tta: bool = setting(False, "each test image's prediction averaged with its mirror image's")
     seed: int = setting(0, "torch.manual_seed before the model is built")
     replicates: int = setting(1, "seeds seed, seed+1, ...; mean and std reported")
     log_every: int = setting(2000, "mini-batches between loss/memory log lines, as the study")

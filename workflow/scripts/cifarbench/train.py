@@ -77,6 +77,7 @@ def run_profile(
         log.info("variant %s: profiling %d steps on %s", variant, steps, device)
         with runtime.backends(settings, device):
             trainer = Trainer(data, settings, device, settings.seed)
+            trainer.prepare(data)  # the steps as training takes them (whitened filters)
             profile = profile_trainer(trainer, warmup_steps, steps)
     return {
         "variant": variant,
