@@ -159,6 +159,16 @@ SPEEDUP_VS_BELOW_HIGH = Column("Speedup vs Rung Below CI95 High", None, measured
 TIME_P_VS_BELOW = Column("Training Time p vs Rung Below", None)
 TIME_VS_BELOW = Column("Training Time vs Rung Below", None)
 ACCURACY_VS_BELOW = Column("Accuracy vs Rung Below", None)
+# Each ladder rung against the rung below it, in the table's order (table.py fills them).
+STEP_COLUMNS = [
+    RUNG_BELOW,
+    SPEEDUP_VS_BELOW,
+    SPEEDUP_VS_BELOW_LOW,
+    SPEEDUP_VS_BELOW_HIGH,
+    TIME_P_VS_BELOW,
+    TIME_VS_BELOW,
+    ACCURACY_VS_BELOW,
+]
 STUDY_TIME = Column("Study Training Time (seconds)", _study(0), measured=True)
 STUDY_ACCURACY = Column("Study Accuracy (%)", _study(1), measured=True)
 STUDY_MEMORY = Column("Study Memory Usage (MB)", _study(2), measured=True)
@@ -270,13 +280,7 @@ COLUMNS = [
     Column("Job CPU (cores)", _load_mean("own_cpu_cores"), measured=True),
     Column("Load Average at Start", _load_mean("load_average_start"), measured=True),
     Column("Other GPU Processes", _load_mean("other_gpu_processes"), measured=True),
-    RUNG_BELOW,
-    SPEEDUP_VS_BELOW,
-    SPEEDUP_VS_BELOW_LOW,
-    SPEEDUP_VS_BELOW_HIGH,
-    TIME_P_VS_BELOW,
-    TIME_VS_BELOW,
-    ACCURACY_VS_BELOW,
+    *STEP_COLUMNS,
     STUDY_TIME,
     STUDY_ACCURACY,
     STUDY_MEMORY,

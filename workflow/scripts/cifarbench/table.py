@@ -27,6 +27,7 @@ from cifarbench.columns import (
     SPEEDUP_VS_BELOW_HIGH,
     SPEEDUP_VS_BELOW_LOW,
     SPEEDUP_VS_CPU,
+    STEP_COLUMNS,
     TIME,
     TIME_P,
     TIME_P_VS_BELOW,
@@ -167,17 +168,6 @@ def _compare(table: pd.DataFrame, results: list[dict], chosen: list[str]) -> Non
         table[verdict_column.header] = [
             stats.verdict(*pair, words) if pair else None for pair in pairs
         ]
-
-
-STEP_COLUMNS = [
-    RUNG_BELOW,
-    SPEEDUP_VS_BELOW,
-    SPEEDUP_VS_BELOW_LOW,
-    SPEEDUP_VS_BELOW_HIGH,
-    TIME_P_VS_BELOW,
-    TIME_VS_BELOW,
-    ACCURACY_VS_BELOW,
-]
 
 
 def _compare_steps(table: pd.DataFrame, results: list[dict], ladders: dict) -> None:
