@@ -262,15 +262,22 @@ def _statistics_columns() -> list:
 
 
 def _time_to_target_columns(run_table: pd.DataFrame) -> list:
-    """Each target some row has a time for (schema 4 runs): its median time, or "not
-    reached" with how many replicates did."""
-    targets = targets_of_table(run_table)
+    """Each target some replicate reached (schema 4 runs): its median time, or "not
+    reached" with how many replicates did. A target no replicate reached would be a column
+    of "not reached: 0 of n": the config's `targets` serve runs of every length."""
+    targets = [t for t in targets_of_table(run_table) if _reached_by_any(run_table, t)]
     return [(f"time to {t}% (s)", _time_to(t)) for t in targets]
 
 
 def targets_of_table(run_table: pd.DataFrame) -> list[str]:
     heads = [h for h in run_table.columns if h.startswith(TIME_TO_PREFIX) and h.endswith("(s)")]
     return [h.removeprefix(TIME_TO_PREFIX).removesuffix("% (s)") for h in heads]
+
+
+def _reached_by_any(run_table: pd.DataFrame, target: str) -> bool:
+    """Whether a row's `reached k of n` has k > 0."""
+    counts = run_table[f"{TIME_TO_PREFIX}{target}% Reached"].dropna()
+    return any(not count.startswith("reached 0 of") for count in counts)
 
 
 def _time_to(target: str):
@@ -325,11 +332,12 @@ def _speedup(row: pd.Series) -> str:
 
 
 def _interval(mean, low, high):
-    """`mean [low, high]`; blank where there is no mean (a ladder's stock rung has no step)."""
+    """`mean [low, high]`; the mean alone where there is no interval (one replicate), blank
+    where there is no mean (a ladder's stock rung has no step)."""
 
     def cell(row: pd.Series) -> str:
-        if not _number(mean)(row):
-            return ""
+        if not _number(low)(row):
+            return _number(mean)(row)
         return f"{_number(mean)(row)} [{_number(low)(row)}, {_number(high)(row)}]"
 
     return cell

@@ -52,6 +52,26 @@ def test_a_noisy_row_is_flagged_in_the_table_and_the_log(template, caplog):
     assert "cpu-noisy: its replicates' training times vary by more than 10%" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("busy", "cause"),
+    [
+        (True, "other work ran beside it (Machine Busy)"),
+        (False, "nothing else used the machine meanwhile (Machine Busy is False)"),
+        (None, "other load on the machine? (its load was not recorded)"),
+    ],
+)
+def test_a_noisy_rows_warning_names_what_the_load_meter_saw(template, caplog, busy, cause):
+    """Noise with the load meter quiet is the machine's own speed, not another process."""
+    noisy = like(template, "cpu-noisy", [6.0, 24.4], [50.0, 51.0])
+    for replicate in noisy["replicates"]:  # None: recorded before schema 5
+        load = replicate["machine_load"]
+        replicate["machine_load"] = None if busy is None else {**load, "busy": busy}
+    with caplog.at_level(logging.WARNING, logger="cifarbench.table"):
+        against_cpu([noisy])
+    [warning] = [r.getMessage() for r in caplog.records if "vary by more than" in r.getMessage()]
+    assert cause in warning
+
+
 def test_the_studys_own_numbers_sit_beside_ours(template):
     results = [like(template, name, [10.0], [50.0]) for name in ("cpu", "g-bn", "cpu-fast")]
     rows = against_cpu(results).set_index("Optimization Technique")

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from publish_results import FIGURE_BYTES, _time_to_target_columns, upgrade
+from publish_results import FIGURE_BYTES, _interval, _time_to_target_columns, upgrade
 
+from cifarbench.columns import TIME, TIME_HIGH, TIME_LOW
 from cifarbench.config import variant_settings
 from cifarbench.document import summary_statistics
 from cifarbench.settings import settings_hash
@@ -99,6 +100,31 @@ def test_a_published_table_gives_time_to_each_target_or_says_not_reached():
     assert title == "time to 50% (s)"
     cells = [cell(row) for _, row in run_table.iterrows()]
     assert cells == ["12.3 (reached 2 of 2)", "not reached: 1 of 2", ""]
+
+
+def test_an_interval_cell_is_the_mean_alone_without_an_interval_and_blank_without_a_mean():
+    run_table = pd.DataFrame(
+        {
+            "Training Time (seconds)": [10.0, 12.0, None],
+            "Training Time CI95 Low (seconds)": [9.0, None, None],
+            "Training Time CI95 High (seconds)": [11.0, None, None],
+        }
+    )
+    cell = _interval(TIME, TIME_LOW, TIME_HIGH)
+    assert [cell(row) for _, row in run_table.iterrows()] == ["10.00 [9.00, 11.00]", "12.00", ""]
+
+
+def test_a_target_no_replicate_reached_gets_no_column():
+    """A 2-epoch run against the config's 80% target: no column of "not reached: 0 of n"."""
+    run_table = pd.DataFrame(
+        {
+            "Time to 50% (s)": [None, None],
+            "Time to 50% Reached": ["reached 1 of 3", "reached 0 of 3"],
+            "Time to 80% (s)": [None, None],
+            "Time to 80% Reached": ["reached 0 of 3", "reached 0 of 3"],
+        }
+    )
+    assert [title for title, _ in _time_to_target_columns(run_table)] == ["time to 50% (s)"]
 
 
 def test_a_ladders_own_run_publishes_each_step_against_the_rung_below(tmp_path):

@@ -142,6 +142,15 @@ def test_a_run_without_a_ladder_rung_still_gets_its_ladder_figure(csv, documents
     assert path.stat().st_size > 5_000
 
 
+def test_a_ladder_with_one_rung_in_the_run_gets_no_panel(csv, documents, tmp_path, monkeypatch):
+    rows, results = pd.read_csv(csv), table.load_results(documents)
+    drawn = []
+    monkeypatch.setattr(ladder_figure, "save", lambda figure, path: drawn.append(figure))
+    ladders = {"cpu": ["cpu", "g-lr-huge"], "recipe": ["cpu", "absent"]}
+    ladder_figure.ladder(rows, results, ladders, str(tmp_path / "l.png"))
+    assert [axis.get_title(loc="left") for axis in drawn[0].axes] == ["cpu ladder: from cpu up"]
+
+
 def test_a_sweeps_cells_are_named_by_their_values_on_the_tradeoff():
     cells = ["batch-workers.b4-w0", "batch-workers.b16-w4"]
     assert tradeoff_figure.short_names(cells) == ["b4-w0", "b16-w4"]

@@ -32,7 +32,9 @@ def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str
     rows = table.set_index(VARIANT.header, drop=False)
     settings = {result["variant"]: result["settings"] for result in results}
     present = {name: [r for r in rungs if r in rows.index] for name, rungs in ladders.items()}
-    present = {name: rungs for name, rungs in present.items() if rungs}
+    # A step needs two rungs: a ladder with one in this run (the recipe ladder's first rung in
+    # the study's run, say) has nothing to show.
+    present = {name: rungs for name, rungs in present.items() if len(rungs) > 1}
     heights = [max(2.0, 0.45 * len(rungs) + 1) for rungs in present.values()] or [2.0]
     figure, axes = plt.subplots(
         len(heights),
@@ -41,11 +43,11 @@ def ladder(table: pd.DataFrame, results: list[dict], ladders: dict[str, list[str
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
     )
-    # Without a rung in this run (a sweep, say) the one panel says so instead.
+    # Without a ladder in this run (a sweep, say) the one panel says so instead.
     for axis, (name, rungs) in zip(axes[:, 0], present.items(), strict=False):
         _ladder_panel(axis, name, rows.loc[rungs], settings)
     if not present:
-        axes[0, 0].text(0.5, 0.5, "no ladder rung in this run", ha="center", va="center")
+        axes[0, 0].text(0.5, 0.5, "no ladder has two rungs in this run", ha="center", va="center")
         axes[0, 0].set_axis_off()
     # The subtitle is the ladders' own (a recipe's 3 epochs elsewhere in the run are not theirs).
     rung_rows = rows.loc[[rung for rungs in present.values() for rung in rungs]]

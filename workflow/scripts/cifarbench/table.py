@@ -228,13 +228,27 @@ def _warn_busy(table: pd.DataFrame) -> None:
 
 
 def _warn_noisy(table: pd.DataFrame) -> None:
-    for name in table.loc[table[NOISY.header].astype(bool), VARIANT.header]:
+    noisy = table[NOISY.header].astype(bool)
+    for name, busy in zip(
+        table.loc[noisy, VARIANT.header], table.loc[noisy, MACHINE_BUSY.header], strict=True
+    ):
         log.warning(
             "%s: its replicates' training times vary by more than %.0f%% (coefficient of "
-            "variation): other load on the machine? Its Noisy column says so.",
+            "variation): %s Its Noisy column says so.",
             name,
             100 * stats.NOISY_CV,
+            _noise_cause(busy),
         )
+
+
+def _noise_cause(busy) -> str:
+    """What the load meter says of a noisy row: another load, or the machine's own speed."""
+    if pd.isna(busy):
+        return "other load on the machine? (its load was not recorded)"
+    if busy:
+        return "other work ran beside it (Machine Busy)."
+    # A VM's host, shared caches and clock boosts move its speed with no process of its own.
+    return "nothing else used the machine meanwhile (Machine Busy is False): its speed moved."
 
 
 def write_csv(table: pd.DataFrame, path: str) -> None:
