@@ -151,6 +151,27 @@ def test_a_ladders_own_run_trains_its_rungs_with_the_ladders_settings():
     assert config.ladder_rungs(shipped_config())["cpu"] == shipped["ladders"]["cpu"]
 
 
+def test_the_recipe_ladders_own_run_keeps_each_recipes_epochs_and_repeats_its_seeds():
+    """A recipe's schedule spans its epochs: cut to the speed-up ladders' 2, it is another
+    recipe. `ladder_settings` is per ladder, and the recipe ladder's only repeats."""
+    shipped = {**shipped_config(), "only": "recipe-ladder"}
+    selected = config.selected_variants(shipped)
+    assert selected == [f"recipe-ladder.{name}" for name in shipped["ladders"]["recipe"]]
+    for rung, name in zip(shipped["ladders"]["recipe"], selected, strict=True):
+        own = config.variant_settings(shipped, rung)
+        settings = config.variant_settings(shipped, name)
+        assert (settings["epochs"], settings["replicates"]) == (own["epochs"], 3)
+        assert settings["epochs"] == 5
+
+
+def test_ladder_settings_for_a_ladder_that_does_not_exist_are_refused():
+    shipped = shipped_config()
+    shipped["ladder_settings"] = {**shipped["ladder_settings"], "cpuu": {"replicates": 8}}
+    assert config_refusal(shipped) == (
+        "config: ladder_settings.cpuu: no ladder named 'cpuu' (ladders: cpu, gpu, recipe)"
+    )
+
+
 def test_a_ladder_whose_own_run_would_name_a_rung_badly_is_refused():
     shipped = shipped_config()
     long_name = "x" * 60

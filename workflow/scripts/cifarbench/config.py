@@ -76,6 +76,7 @@ def validate_config(config: dict, schema_path: str | Path) -> dict[str, dict]:
         _check_stop_at(variant, resolved)
     for ladder, rungs in config.get("ladders", {}).items():
         _check_ladder(config, ladder, rungs, settings)
+    _check_ladder_settings(config)
     _check_job_count(config, settings)
     return settings
 
@@ -292,6 +293,18 @@ def _check_ladder(config: dict, ladder: str, rungs: list[str], settings: dict[st
             raise UserError(
                 f"config: ladders.{ladder}: {rung} must change one setting from {below}; "
                 f"it changes {len(changed)}: {', '.join(changed) or 'none'}"
+            )
+
+
+def _check_ladder_settings(config: dict) -> None:
+    """Each entry of `ladder_settings` names a ladder (a typo would silently run that ladder
+    without its repeats)."""
+    ladders = config.get("ladders") or {}
+    for name in config.get("ladder_settings") or {}:
+        if name not in ladders:
+            raise UserError(
+                f"config: ladder_settings.{name}: no ladder named {name!r} "
+                f"(ladders: {', '.join(ladders) or 'none'})"
             )
 
 

@@ -3,9 +3,9 @@ than the rung below it (config.yaml's `ladders:`), and each ladder's own run.
 
 In the study's run the rungs are the hand-written variants as they are (10 epochs, one seed).
 A ladder's own run, `--config only=cpu-ladder`, trains each rung as the variant
-`cpu-ladder.<rung>`: the rung's settings with `ladder_settings` on top (replicates, epochs),
-as a sweep's `settings` do for its cells, so the study's named rows keep the study's
-procedure and the ladder gets the repeats that tell a step from noise.
+`cpu-ladder.<rung>`: the rung's settings with its ladder's `ladder_settings` on top
+(replicates, epochs), as a sweep's `settings` do for its cells, so the study's named rows keep
+the study's procedure and the ladder gets the repeats that tell a step from noise.
 """
 
 RUN_SUFFIX = "-ladder"
@@ -25,7 +25,10 @@ def expand(config: dict) -> dict[str, dict]:
     """Every ladder run's rung variant -> its settings changes from `defaults`."""
     on_top = config.get("ladder_settings") or {}
     return {
-        rung_variant(ladder, rung): {**(config["variants"].get(rung) or {}), **on_top}
+        rung_variant(ladder, rung): {
+            **(config["variants"].get(rung) or {}),
+            **(on_top.get(ladder) or {}),
+        }
         for ladder, rungs in (config.get("ladders") or {}).items()
         for rung in rungs
     }
