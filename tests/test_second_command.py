@@ -154,7 +154,7 @@ def local(tmp_path_factory, archive) -> Path:
     workdir = data_workflow(tmp_path_factory.mktemp("local"), *archive)
     config = shipped_config()
     config["variants"] = {"cpu": {}}
-    del config["ladders"], config["sweeps"]
+    del config["ladders"], config["ladder_settings"], config["sweeps"]
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     shutil.move(workdir / "data.yaml", workdir / "config.local.yaml")
     for extra in ((), ("only=cpu",), ("only=cpu", "tag=quick")):
